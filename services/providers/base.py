@@ -1,0 +1,54 @@
+"""The one interface every provider implements: an async generator of text chunks.
+
+A provider knows how to talk to one API and nothing else. Accumulation, timing, storage and retries belong to the
+stream manager, so a provider stays a thin translation layer that is easy to test against a wire-faithful server.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal['system', 'user', 'assistant']
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    """Everything a provider needs for one answer; ``messages`` is the conversation so far, oldest first."""
+
+    messages: tuple[ChatMessage, ...]
+    model: str
+    temperature: float | None = None
+    max_tokens: int | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Provider(ABC):
+    """A source of streamed answers.
+
+    ``stream`` yields text chunks of any size (never empty strings) and raises only ``services.errors.ProviderError``
+    subclasses; it must end normally only when the provider signalled the end of the answer.
+    """
+
+    name: str = ''
+    default_model: str = ''
+    supports_streaming: bool = True
+
+    @abstractmethod
+    def stream(self, request: CompletionRequest) -> AsyncIterator[str]:
+        """Yield the answer's text as it arrives."""
+
+    async def models(self) -> list[str]:
+        """The models this provider offers; the built-in list when the provider cannot be asked."""
+        return [self.default_model]
+
+    async def aclose(self) -> None:
+        """Release connections; called once at shutdown."""
