@@ -7,7 +7,7 @@ stream manager, so a provider stays a thin translation layer that is easy to tes
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -43,7 +43,7 @@ class Provider(ABC):
     supports_streaming: bool = True
 
     @abstractmethod
-    def stream(self, request: CompletionRequest) -> AsyncIterator[str]:
+    def stream(self, request: CompletionRequest) -> AsyncGenerator[str, None]:
         """Yield the answer's text as it arrives."""
 
     async def models(self) -> list[str]:

@@ -1,0 +1,765 @@
+"""A wire-faithful fake of OpenAI's Chat Completions API, for testing the real SDK without a network.
+
+Written on raw asyncio streams rather than a web framework so the tests control exactly which bytes leave the socket
+and when: SSE events are cut at random byte offsets (inside ``data: ``, inside multi-byte UTF-8 sequences, inside
+the HTTP chunk framing) and written with a drain and a yield between writes, so the client really sees them arrive
+in pieces. Faults (HTTP errors with OpenAI's real bodies and headers, a dropped socket, a stream that ends without
+``finish_reason``, a stall, an in-band error event) are declared per server in a ``Script``.
+
+Three ways to run it:
+
+* in-process: ``async with FakeOpenAIServer(Script(text='hi')) as srv: ... srv.base_url``
+* in a background thread (sync Playwright tests): ``with FakeOpenAIServer(script) as srv: ...``
+* as a process: ``python -m tests.fakes.provider_server --port 0 --text-file answer.md`` prints its base URL on the
+  first line of stdout; ``--scenario scenario.json`` routes prompts to answers and faults (see ``load_scenario``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+DEFAULT_API_KEY = 'sk-test-scribe'
+DEFAULT_TEXT = 'Hello from the fake OpenAI server.'
+DEFAULT_MODELS = ('gpt-4o-mini', 'gpt-4o', 'gpt-4.1', 'text-embedding-3-small', 'whisper-1')
+SYSTEM_FINGERPRINT = 'fp_fake0000'
+
+TextSource = str | Callable[[dict[str, Any]], str]
+Framing = Literal['chunked', 'close']
+
+
+@dataclass
+class Fault:
+    """What goes wrong with one response. Fields combine: an HTTP error (``status``) replaces the stream entirely;
+    the ``*_after_chars`` faults fire once that many characters of content have been sent."""
+
+    status: int | None = None
+    code: str | None = None  # OpenAI error code, e.g. 'insufficient_quota'; a realistic one is chosen per status
+    error_type: str | None = None
+    message: str | None = None
+    retry_after: str | None = None  # the retry-after header, verbatim (seconds or an HTTP date)
+    retry_after_ms: str | None = None  # OpenAI's retry-after-ms header, verbatim
+    drop_after_chars: int | None = None  # close the socket in the middle of the next event
+    no_terminal: bool = False  # end the body cleanly with no finish_reason chunk, no usage and no [DONE]
+    drop_after_finish: bool = False  # close the socket right after the finish_reason chunk (usage and [DONE] lost)
+    stall_after_chars: int | None = None  # stop sending (socket open) for stall_seconds
+    stall_seconds: float = 3600.0
+    inband_error_after_chars: int | None = None  # send `data: {"error": ...}` and end the stream
+    inband_error: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fault:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f'unknown fault fields: {sorted(unknown)}')
+        values = dict(data)
+        for key in ('retry_after', 'retry_after_ms'):
+            if values.get(key) is not None:
+                values[key] = str(values[key])
+        return cls(**values)
+
+
+@dataclass
+class Route:
+    """Answer ``text`` when the last user message contains ``contains``; ``faults`` are used up one per request."""
+
+    contains: str
+    text: str
+    faults: list[Fault | None] = field(default_factory=list)
+
+
+@dataclass
+class Script:
+    """How the server answers. Tests may replace ``server.script`` between requests."""
+
+    text: TextSource = DEFAULT_TEXT  # or a function of the request JSON
+    routes: list[Route] = field(default_factory=list)
+    chunk_chars: tuple[int, int] = (1, 8)  # characters per content delta, like tokens
+    chars_per_second: float | None = None  # pacing of content; None sends as fast as the socket takes it
+    split_bytes: bool = True  # cut the wire bytes at random offsets
+    # None: a few cuts per event, aimed at the interesting places (inside `data: `, inside multi-byte UTF-8
+    # sequences, anywhere); a number: cut everything into writes of 1..max_write bytes (thorough but slow).
+    max_write: int | None = None
+    write_pause: float = 0.0  # extra pause between split writes (0: just drain and yield to the loop)
+    seed: int | None = None
+    framing: Framing = 'chunked'  # how the SSE body is delimited
+    api_key: str | None = DEFAULT_API_KEY  # None accepts any key (and none)
+    model_ids: tuple[str, ...] = DEFAULT_MODELS
+    models_status: int | None = None  # make GET /v1/models fail with this status
+    finish_reason: str = 'stop'
+    include_obfuscation: bool = True  # the real API pads deltas with a random `obfuscation` field
+    record_writes: bool = False  # keep every socket write in ``server.writes``, to check where the cuts fell
+    # Shorthands: the first ``fail_times`` chat requests get an HTTP error; every other one the stream faults below.
+    fail_times: int = 0
+    fail_status: int = 429
+    fail_code: str | None = None
+    retry_after: str | None = None
+    retry_after_ms: str | None = None
+    drop_after_chars: int | None = None
+    no_terminal: bool = False
+    stall_after_chars: int | None = None
+    stall_seconds: float = 3600.0
+    inband_error_after_chars: int | None = None
+    faults: list[Fault | None] = field(default_factory=list)  # per chat request, used up before the shorthands
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    connection_id: int
+    received_at: float
+    status: int | None = None
+    completed_at: float | None = None  # the whole response was written
+    client_closed_at: float | None = None  # the client hung up before the response was complete
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get('messages', [])) if isinstance(self.body, dict) else []
+
+
+@dataclass
+class ConnectionRecord:
+    id: int
+    opened_at: float
+    closed_at: float | None = None
+    closed_by: Literal['client', 'server'] | None = None
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class _Conn:
+    """A buffered reader over the socket that notices when the client hangs up, even while we are writing."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: ConnectionRecord) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.record = record
+        self.buffer = bytearray()
+        self.eof = False
+
+    async def fill(self) -> None:
+        data = await self.reader.read(65536)
+        if not data:
+            self.eof = True
+        self.buffer += data
+
+    async def read_until(self, marker: bytes, limit: int = 1 << 20) -> bytes | None:
+        while (index := self.buffer.find(marker)) < 0:
+            if self.eof or len(self.buffer) > limit:
+                return None
+            await self.fill()
+        data = bytes(self.buffer[:index + len(marker)])
+        del self.buffer[:index + len(marker)]
+        return data
+
+    async def read_exact(self, size: int) -> bytes | None:
+        while len(self.buffer) < size:
+            if self.eof:
+                return None
+            await self.fill()
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    async def watch_for_hangup(self) -> None:
+        """Returns when the client closes its end; bytes it sends meanwhile are kept for the next request."""
+        while not self.eof:
+            await self.fill()
+
+
+class FakeOpenAIServer:
+    def __init__(self, script: Script | None = None, *, host: str = '127.0.0.1', port: int = 0) -> None:
+        self.script = script or Script()
+        self.host = host
+        self.port = port
+        self.requests: list[RecordedRequest] = []
+        self.connections: list[ConnectionRecord] = []
+        self.writes: list[bytes] = []
+        self._server: asyncio.Server | None = None
+        self._rng = random.Random(self.script.seed)
+        self._failures_served = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    # ---- running -----------------------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f'http://{self.host}:{self.port}/v1'
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.startswith('/v1/chat/completions')]
+
+    def reseed(self, seed: int | None) -> None:
+        self._rng = random.Random(seed)
+
+    async def start(self) -> None:
+        self._rng = random.Random(self.script.seed)
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> FakeOpenAIServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def start_in_thread(self) -> FakeOpenAIServer:
+        """Run on a private event loop in a daemon thread, for synchronous callers."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            try:
+                await self.start()
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                raise
+            ready.set()
+            await self._stop.wait()
+            await self.stop()
+
+        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name='fake-openai', daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop_thread(self) -> None:
+        if self._thread is not None and self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(10)
+            self._thread = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start_in_thread()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_thread()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Poll the records until ``predicate`` holds; False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    # ---- HTTP ------------------------------------------------------------------------------------------------
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        record = ConnectionRecord(id=len(self.connections), opened_at=time.monotonic())
+        self.connections.append(record)
+        conn = _Conn(reader, writer, record)
+        try:
+            while await self._serve_one(conn):
+                pass
+        except (_ClientGone, ConnectionError):
+            record.closed_by = 'client'
+        except asyncio.CancelledError:
+            record.closed_by = 'server'
+        finally:
+            if record.closed_by is None:
+                record.closed_by = 'client' if conn.eof else 'server'
+            record.closed_at = time.monotonic()
+            writer.close()
+            self._tasks.discard(task)
+
+    async def _serve_one(self, conn: _Conn) -> bool:
+        """Serve one request; False when the connection should close."""
+        head = await conn.read_until(b'\r\n\r\n')
+        if head is None:
+            return False
+        lines = head.decode('latin-1').split('\r\n')
+        method, target, _version = lines[0].split(' ', 2)
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if ':' in line:
+                name, value = line.split(':', 1)
+                headers[name.strip().lower()] = value.strip()
+        raw = await self._read_body(conn, headers)
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode('utf-8', 'replace')
+        request = RecordedRequest(method=method, path=target.split('?', 1)[0], headers=headers, body=body,
+                                  connection_id=conn.record.id, received_at=time.monotonic())
+        self.requests.append(request)
+        keep_alive = headers.get('connection', '').lower() != 'close'
+        return await self._dispatch(conn, request) and keep_alive
+
+    async def _read_body(self, conn: _Conn, headers: dict[str, str]) -> bytes:
+        if headers.get('transfer-encoding', '').lower() == 'chunked':
+            body = bytearray()
+            while True:
+                size_line = await conn.read_until(b'\r\n')
+                if size_line is None:
+                    raise _ClientGone
+                size = int(size_line.split(b';')[0], 16)
+                data = await conn.read_exact(size + 2)
+                if data is None:
+                    raise _ClientGone
+                if size == 0:
+                    return bytes(body)
+                body += data[:-2]
+        length = int(headers.get('content-length', '0') or 0)
+        data = await conn.read_exact(length) if length else b''
+        if data is None:
+            raise _ClientGone
+        return data
+
+    async def _dispatch(self, conn: _Conn, request: RecordedRequest) -> bool:
+        script = self.script
+        if request.path.rstrip('/') not in ('/v1/chat/completions', '/v1/models'):
+            return await self._send_error(conn, request, Fault(status=404, message=f'Invalid URL ({request.method} '
+                                                                                   f'{request.path})'))
+        if script.api_key is not None:
+            auth = request.headers.get('authorization', '')
+            if auth != f'Bearer {script.api_key}':
+                key = auth.removeprefix('Bearer ').strip()
+                message = (f'Incorrect API key provided: {_redact(key)}. You can find your API key at '
+                           'https://platform.openai.com/account/api-keys.') if key else (
+                    "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                    'using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank '
+                    'username) if you\'re accessing the API from your browser and are prompted for a username and '
+                    'password. You can obtain an API key from https://platform.openai.com/account/api-keys.')
+                return await self._send_error(conn, request, Fault(status=401, message=message))
+        if request.path.rstrip('/') == '/v1/models':
+            if request.method != 'GET':
+                return await self._send_error(conn, request, Fault(status=405, message='Method not allowed.'))
+            if script.models_status is not None:
+                return await self._send_error(conn, request, Fault(status=script.models_status))
+            created = 1_700_000_000
+            return await self._send_json(conn, request, 200, {'object': 'list', 'data': [
+                {'id': m, 'object': 'model', 'created': created, 'owned_by': 'system'} for m in script.model_ids]})
+        if request.method != 'POST' or not isinstance(request.body, dict):
+            return await self._send_error(conn, request, Fault(status=400, message='We could not parse the JSON body '
+                                                                                   'of your request.'))
+        route = self._route(request.body)
+        fault = self._next_fault(route)
+        if fault.status is not None:
+            return await self._send_error(conn, request, fault)
+        text = route.text if route is not None else self._text(request.body)
+        if request.body.get('stream'):
+            return await self._send_stream(conn, request, text, fault)
+        return await self._send_json(conn, request, 200, self._completion(request.body, text))
+
+    def _route(self, body: dict[str, Any]) -> Route | None:
+        prompt = _last_user_text(body)
+        return next((r for r in self.script.routes if r.contains in prompt), None)
+
+    def _text(self, body: dict[str, Any]) -> str:
+        source = self.script.text
+        return source(body) if callable(source) else source
+
+    def _next_fault(self, route: Route | None) -> Fault:
+        script = self.script
+        queue = route.faults if route is not None and route.faults else script.faults
+        if queue:
+            return queue.pop(0) or Fault()
+        if self._failures_served < script.fail_times:
+            self._failures_served += 1
+            return Fault(status=script.fail_status, code=script.fail_code, retry_after=script.retry_after,
+                         retry_after_ms=script.retry_after_ms)
+        return Fault(drop_after_chars=script.drop_after_chars, no_terminal=script.no_terminal,
+                     stall_after_chars=script.stall_after_chars, stall_seconds=script.stall_seconds,
+                     inband_error_after_chars=script.inband_error_after_chars)
+
+    # ---- responses ---------------------------------------------------------------------------------------------
+
+    async def _write(self, conn: _Conn, data: bytes, *, split: bool) -> None:
+        """Write ``data``, cut at random byte offsets into separately drained writes when ``split``."""
+        if conn.eof:
+            raise _ClientGone
+        pieces = self._cut(data) if split else [data]
+        for piece in pieces:
+            if self.script.record_writes:
+                self.writes.append(piece)
+            conn.writer.write(piece)
+            await conn.writer.drain()
+            if split:
+                await asyncio.sleep(self.script.write_pause)
+            if conn.eof:
+                raise _ClientGone
+
+    def _cut(self, data: bytes) -> Iterator[bytes]:
+        if not self.script.split_bytes or len(data) < 2:
+            yield data
+            return
+        rng = self._rng
+        if self.script.max_write is not None:
+            cuts = set()
+            offset = 0
+            while offset < len(data):
+                offset += rng.randint(1, max(1, self.script.max_write))
+                cuts.add(offset)
+        else:
+            cuts = {rng.randint(1, len(data) - 1)}
+            if rng.random() < 0.5:
+                cuts.add(rng.randint(1, min(6, len(data) - 1)))  # inside `data: ` (or a chunk-size line)
+            # Inside multi-byte sequences: positions of continuation bytes (0b10xxxxxx).
+            inner = [i for i, byte in enumerate(data) if byte & 0xC0 == 0x80]
+            if inner:
+                cuts.update(rng.sample(inner, min(len(inner), rng.randint(0, 2))))
+        start = 0
+        for end in sorted(c for c in cuts if 0 < c < len(data)):
+            yield data[start:end]
+            start = end
+        yield data[start:]
+
+    def _head(self, status: int, headers: dict[str, str]) -> bytes:
+        lines = [f'HTTP/1.1 {status} {_REASONS.get(status, "Error")}']
+        base = {'date': _http_date(), 'x-request-id': f'req_{uuid.uuid4().hex}', 'openai-version': '2020-10-01',
+                'openai-organization': 'user-fake', 'openai-processing-ms': str(self._rng.randint(5, 400)),
+                'x-ratelimit-limit-requests': '10000', 'x-ratelimit-remaining-requests': '9999',
+                'x-ratelimit-reset-requests': '6ms'}
+        lines += [f'{k}: {v}' for k, v in {**base, **headers}.items()]
+        return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1')
+
+    async def _send_json(self, conn: _Conn, request: RecordedRequest, status: int, payload: dict[str, Any],
+                         extra_headers: dict[str, str] | None = None) -> bool:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {'content-type': 'application/json', 'content-length': str(len(body)), **(extra_headers or {})}
+        request.status = status
+        await self._write(conn, self._head(status, headers) + body, split=False)
+        request.completed_at = time.monotonic()
+        return True
+
+    async def _send_error(self, conn: _Conn, request: RecordedRequest, fault: Fault) -> bool:
+        status = fault.status or 500
+        error = _error_body(status, fault, request.body)
+        headers: dict[str, str] = {}
+        if fault.retry_after is not None:
+            headers['retry-after'] = fault.retry_after
+        if fault.retry_after_ms is not None:
+            headers['retry-after-ms'] = fault.retry_after_ms
+        if status == 429:
+            headers.update({'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '1s'})
+        return await self._send_json(conn, request, status, {'error': error}, headers)
+
+    def _completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        usage = _usage(body, text)
+        return {'id': f'chatcmpl-{uuid.uuid4().hex[:24]}', 'object': 'chat.completion', 'created': int(time.time()),
+                'model': body.get('model', ''), 'system_fingerprint': SYSTEM_FINGERPRINT, 'service_tier': 'default',
+                'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': text, 'refusal': None,
+                                                     'annotations': []},
+                             'logprobs': None, 'finish_reason': self.script.finish_reason}],
+                'usage': usage}
+
+    async def _send_stream(self, conn: _Conn, request: RecordedRequest, text: str, fault: Fault) -> bool:
+        script = self.script
+        chunked = script.framing == 'chunked'
+        headers = {'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache',
+                   'access-control-expose-headers': 'X-Request-ID'}
+        headers['transfer-encoding' if chunked else 'connection'] = 'chunked' if chunked else 'close'
+        request.status = 200
+        include_usage = bool((request.body.get('stream_options') or {}).get('include_usage'))
+        chunk_id = f'chatcmpl-{uuid.uuid4().hex[:24]}'
+        created = int(time.time())
+        model = request.body.get('model', '')
+
+        def event(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
+            payload: dict[str, Any] = {'id': chunk_id, 'object': 'chat.completion.chunk', 'created': created,
+                                       'model': model, 'service_tier': 'default',
+                                       'system_fingerprint': SYSTEM_FINGERPRINT, 'choices': choices}
+            if include_usage:
+                payload['usage'] = usage
+            if script.include_obfuscation and choices:
+                payload['obfuscation'] = uuid.uuid4().hex[:self._rng.randint(1, 12)]
+            return b'data: ' + json.dumps(payload, ensure_ascii=False, separators=(',', ':')).encode() + b'\n\n'
+
+        def frame(data: bytes) -> bytes:
+            # One HTTP chunk per random slice of the SSE bytes, so chunk boundaries fall anywhere too.
+            if not chunked:
+                return data
+            return b''.join(f'{len(p):x}\r\n'.encode() + p + b'\r\n' for p in self._cut(data))
+
+        watcher = asyncio.create_task(conn.watch_for_hangup())
+        try:
+            await self._write(conn, self._head(200, headers), split=False)
+            # Like the real API: the role arrives first, with empty content.
+            await self._write(conn, frame(event([_choice({'role': 'assistant', 'content': '', 'refusal': None})])),
+                              split=True)
+            sent = 0
+            for piece in self._pieces(text):
+                if action := _due(fault, sent):
+                    return await self._misbehave(conn, request, action, fault, frame)
+                await self._write(conn, frame(event([_choice({'content': piece})])), split=True)
+                sent += len(piece)
+                if script.chars_per_second:
+                    await asyncio.sleep(len(piece) / script.chars_per_second)
+            if action := _due(fault, sent):
+                return await self._misbehave(conn, request, action, fault, frame)
+            if not fault.no_terminal:
+                await self._write(conn, frame(event([_choice({}, script.finish_reason)])), split=True)
+                if fault.drop_after_finish:
+                    conn.writer.transport.abort()
+                    return False
+                if include_usage:
+                    await self._write(conn, frame(event([], _usage(request.body, text))), split=True)
+                await self._write(conn, frame(b'data: [DONE]\n\n'), split=True)
+            if chunked:
+                await self._write(conn, b'0\r\n\r\n', split=True)
+            request.completed_at = time.monotonic()
+            return chunked
+        except (_ClientGone, ConnectionError):
+            request.client_closed_at = time.monotonic()
+            raise _ClientGone from None
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _misbehave(self, conn: _Conn, request: RecordedRequest, action: str, fault: Fault,
+                         frame: Callable[[bytes], bytes]) -> bool:
+        if action == 'drop':
+            # Half of an event, then the socket goes away: the client must not see the half.
+            partial = frame(b'data: {"id":"chatcmpl-dropped","object":"chat.completion.chunk","choices":[{"ind')
+            await self._write(conn, partial[:len(partial) // 2], split=True)
+            conn.writer.transport.abort()
+            return False
+        if action == 'stall':
+            end = time.monotonic() + fault.stall_seconds
+            while time.monotonic() < end:
+                if conn.eof:
+                    raise _ClientGone
+                await asyncio.sleep(0.01)
+            return False
+        error = fault.inband_error or {'message': fault.message or 'The server had an error while processing your '
+                                       'request. Sorry about that!', 'type': fault.error_type or 'server_error',
+                                       'param': None, 'code': fault.code}
+        await self._write(conn, frame(b'data: ' + json.dumps({'error': error}).encode() + b'\n\n'), split=True)
+        if self.script.framing == 'chunked':
+            await self._write(conn, b'0\r\n\r\n', split=True)
+        request.completed_at = time.monotonic()
+        return False
+
+    def _pieces(self, text: str) -> Iterator[str]:
+        low, high = self.script.chunk_chars
+        start = 0
+        while start < len(text):
+            end = start + self._rng.randint(max(1, low), max(1, low, high))
+            yield text[start:end]
+            start = end
+
+
+def _due(fault: Fault, sent: int) -> str | None:
+    """The stream fault that fires now that ``sent`` characters are out, if any."""
+    for limit, action in ((fault.drop_after_chars, 'drop'), (fault.stall_after_chars, 'stall'),
+                          (fault.inband_error_after_chars, 'error')):
+        if limit is not None and sent >= limit:
+            return action
+    return None
+
+
+def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {'index': 0, 'delta': delta, 'logprobs': None, 'finish_reason': finish_reason}
+
+
+def _usage(body: dict[str, Any], text: str) -> dict[str, Any]:
+    prompt = sum(len(str(m.get('content', ''))) for m in body.get('messages', []) if isinstance(m, dict)) // 4 + 1
+    completion = len(text) // 4 + 1
+    return {'prompt_tokens': prompt, 'completion_tokens': completion, 'total_tokens': prompt + completion,
+            'prompt_tokens_details': {'cached_tokens': 0, 'audio_tokens': 0},
+            'completion_tokens_details': {'reasoning_tokens': 0, 'audio_tokens': 0, 'accepted_prediction_tokens': 0,
+                                          'rejected_prediction_tokens': 0}}
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    for message in reversed(body.get('messages') or []):
+        if isinstance(message, dict) and message.get('role') == 'user':
+            content = message.get('content')
+            if isinstance(content, list):
+                return ' '.join(str(part.get('text', '')) for part in content if isinstance(part, dict))
+            return str(content or '')
+    return ''
+
+
+def _redact(key: str) -> str:
+    return key[:3] + '*' * max(0, len(key) - 7) + key[-4:] if len(key) > 7 else key
+
+
+def _http_date() -> str:
+    return time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime())
+
+
+_REASONS = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+            405: 'Method Not Allowed', 408: 'Request Timeout', 409: 'Conflict', 422: 'Unprocessable Entity',
+            429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable',
+            504: 'Gateway Timeout'}
+
+
+def _error_body(status: int, fault: Fault, body: Any) -> dict[str, Any]:
+    """OpenAI's error object for ``status``: the messages, types and codes the real API sends."""
+    model = body.get('model', 'gpt-4o-mini') if isinstance(body, dict) else 'gpt-4o-mini'
+    message: str
+    error_type: str
+    code: str | None
+    param: str | None = None
+    if status == 401:
+        message, error_type, code = 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key'
+    elif status == 403:
+        message, error_type, code = ('You are not allowed to sample from this model', 'invalid_request_error',
+                                     'model_not_allowed')
+    elif status == 404:
+        message = f'The model `{model}` does not exist or you do not have access to it.'
+        error_type, code = 'invalid_request_error', 'model_not_found'
+    elif status == 429 and fault.code == 'insufficient_quota':
+        message = ('You exceeded your current quota, please check your plan and billing details. For more '
+                   'information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/'
+                   'api-errors.')
+        error_type, code = 'insufficient_quota', 'insufficient_quota'
+    elif status == 429:
+        message = (f'Rate limit reached for {model} in organization org-fake on requests per min (RPM): Limit 3, '
+                   f'Used 3, Requested 1. Please try again in {fault.retry_after or "20"}s. Visit '
+                   'https://platform.openai.com/account/rate-limits to learn more.')
+        error_type, code = 'requests', 'rate_limit_exceeded'
+    elif status == 400:
+        message = ("This model's maximum context length is 128000 tokens. However, your messages resulted in "
+                   '130000 tokens. Please reduce the length of the messages.')
+        error_type, code, param = 'invalid_request_error', 'context_length_exceeded', 'messages'
+    elif status == 503:
+        message, error_type, code = 'The engine is currently overloaded, please try again later', 'server_error', None
+    elif status >= 500:
+        message = ('The server had an error while processing your request. Sorry about that! You can retry your '
+                   'request, or contact us through our help center at help.openai.com if the error persists.')
+        error_type, code = 'server_error', None
+    else:
+        message, error_type, code = 'Invalid request.', 'invalid_request_error', None
+    return {'message': fault.message or message, 'type': fault.error_type or error_type, 'param': param,
+            'code': fault.code if fault.code is not None else code}
+
+
+# ---- command line ------------------------------------------------------------------------------------------------
+
+
+def route_by_prompt(routes: dict[str, str], default: str) -> Callable[[dict[str, Any]], str]:
+    """A ``Script.text`` that answers by the first substring found in the last user message."""
+
+    def answer(body: dict[str, Any]) -> str:
+        prompt = _last_user_text(body)
+        return next((text for needle, text in routes.items() if needle in prompt), default)
+
+    return answer
+
+
+def load_scenario(path: Path) -> Script:
+    """Build a ``Script`` from JSON; text files are relative to the scenario file. Example::
+
+        {"default_text_file": "answer.md",
+         "routes": [{"contains": "poem", "text_file": "poem.md"},
+                    {"contains": "flaky", "text": "ok", "faults": [{"status": 429, "retry_after": "1"}, null]}],
+         "chars_per_second": 2000, "chunk_chars": [1, 8], "seed": 1, "api_key": null,
+         "fail_times": 0, "drop_after_chars": null}
+
+    Every other key is a ``Script`` field; ``faults`` (top level or per route) are lists of ``Fault`` objects.
+    """
+    data = json.loads(path.read_text(encoding='utf-8'))
+    base = path.parent
+
+    def read_text(item: dict[str, Any], key: str = 'text') -> str | None:
+        if item.get(f'{key}_file'):
+            file = base / str(item[f'{key}_file'])
+            return file.read_bytes().decode('utf-8')  # keeps CRLF
+        value = item.get(key)
+        return value if isinstance(value, str) else None
+
+    def faults(items: list[dict[str, Any] | None] | None) -> list[Fault | None]:
+        return [Fault.from_json(f) if f is not None else None for f in items or []]
+
+    script = Script()
+    script.text = read_text(data, 'default_text') or read_text(data) or DEFAULT_TEXT
+    script.routes = [Route(contains=r['contains'], text=read_text(r) or '', faults=faults(r.get('faults')))
+                     for r in data.get('routes', [])]
+    script.faults = faults(data.get('faults'))
+    reserved = {'default_text', 'default_text_file', 'text', 'text_file', 'routes', 'faults'}
+    for key, value in data.items():
+        if key in reserved:
+            continue
+        if key not in Script.__dataclass_fields__:
+            raise ValueError(f'unknown scenario field: {key}')
+        if key == 'chunk_chars':
+            value = (int(value[0]), int(value[1]))
+        elif key == 'model_ids':
+            value = tuple(value)
+        elif key in ('retry_after', 'retry_after_ms') and value is not None:
+            value = str(value)
+        setattr(script, key, value)
+    return script
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description='Fake OpenAI Chat Completions server; prints its base URL.')
+    parser.add_argument('--host', default='127.0.0.1')
+    parser.add_argument('--port', type=int, default=0)
+    parser.add_argument('--text-file', type=Path, help='the answer to every prompt')
+    parser.add_argument('--scenario', type=Path, help='JSON routing prompts to answers and faults')
+    parser.add_argument('--api-key', default=None, help=f'required key (default {DEFAULT_API_KEY}; "" accepts any)')
+    parser.add_argument('--cps', type=float, default=None, help='characters per second')
+    parser.add_argument('--seed', type=int, default=None)
+    args = parser.parse_args(argv)
+    script = load_scenario(args.scenario) if args.scenario else Script()
+    if args.text_file:
+        script.text = args.text_file.read_bytes().decode('utf-8')
+    if args.api_key is not None:
+        script.api_key = args.api_key or None
+    if args.cps is not None:
+        script.chars_per_second = args.cps
+    if args.seed is not None:
+        script.seed = args.seed
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        async with FakeOpenAIServer(script, host=args.host, port=args.port) as server:
+            print(server.base_url, flush=True)
+            await stop.wait()
+
+    asyncio.run(serve())
+    sys.exit(0)
+
+
+if __name__ == '__main__':
+    main()
