@@ -7,6 +7,8 @@ stay dialect-free: SQLite for the desktop (a file, WAL, one writer at a time) an
 from __future__ import annotations
 
 import secrets
+import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -97,7 +99,7 @@ def make_engine(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f'PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}')
-            cursor.execute('PRAGMA journal_mode = WAL')
+            _enable_wal(cursor)
             cursor.execute('PRAGMA synchronous = NORMAL')  # durable across crashes of the process in WAL mode
             cursor.execute('PRAGMA foreign_keys = ON')
         finally:
@@ -108,6 +110,20 @@ def make_engine(url: str) -> Engine:
         connection.exec_driver_sql('BEGIN IMMEDIATE')
 
     return engine
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switching a new file to WAL needs a moment of exclusive access and ignores busy_timeout, so two processes
+    opening a fresh database together may see "database is locked": wait and try again."""
+    for attempt in range(100):
+        try:
+            if str(cursor.execute('PRAGMA journal_mode').fetchone()[0]).lower() != 'wal':
+                cursor.execute('PRAGMA journal_mode = WAL')
+            return
+        except sqlite3.OperationalError:
+            if attempt == 99:
+                raise
+            time.sleep(0.05)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
