@@ -1,0 +1,40 @@
+"""Scribe's entry point: command line and environment → settings → services → NiceGUI."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from services.errors import ConfigError
+from services.settings import Settings, load_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        settings = load_settings(argv)
+    except ConfigError as exc:
+        print(f'scribe: {exc}', file=sys.stderr)
+        raise SystemExit(2) from None
+    run(settings)
+
+
+def run(settings: Settings) -> None:
+    from nicegui import app, ui
+
+    import pages.workspace  # noqa: F401  (registers the pages)
+    from services.app_services import AppServices, install
+
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    services = AppServices.build(settings)
+    install(services)
+    app.on_startup(services.start)
+    app.on_shutdown(services.stop)
+    if settings.native:
+        app.native.start_args['gui'] = 'qt'
+    ui.run(host=settings.host, port=settings.port, title='Scribe', show=settings.show and not settings.native,
+           native=settings.native, reload=False, storage_secret=settings.storage_secret, favicon='✍️',
+           uvicorn_logging_level='warning', show_welcome_message=settings.show)
+
+
+if __name__ in {'__main__', '__mp_main__'}:
+    main()

@@ -1,0 +1,146 @@
+"""One message of a conversation: its body, its status and the controls that apply to it.
+
+An assistant card follows its message's events from the position of the snapshot it was built with. It receives
+data and callbacks from the page; it never talks to a provider or the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nicegui import background_tasks, ui
+
+from components.stream_view import Op, StreamView
+from services.event_bus import Subscription
+
+STATUS_ICONS = {
+    'pending': ('hourglass_empty', 'waiting'),
+    'streaming': ('edit_note', 'streaming'),
+    'completed': ('check_circle', 'completed'),
+    'interrupted': ('stop_circle', 'interrupted'),
+    'error': ('error', 'error'),
+}
+LIVE = ('pending', 'streaming')
+
+
+def _totals(meta: dict[str, Any]) -> str:
+    chars = int(meta.get('characters') or 0)
+    parts = [f'{chars:,} chars']
+    if meta.get('duration'):
+        parts.append(f'in {float(meta["duration"]):.1f} s')
+    if meta.get('chars_per_second'):
+        parts.append(f'{float(meta["chars_per_second"]):,.0f} chars/s')
+    if meta.get('time_to_first_char') is not None:
+        parts.append(f'first char {float(meta["time_to_first_char"]):.2f} s')
+    return ' · '.join(parts)
+
+
+class UserCard(ui.element):
+    def __init__(self, message_id: str, text: str) -> None:
+        super().__init__('div')
+        self.classes('scribe-msg scribe-user').props(
+            f'data-testid=message data-message-id={message_id} data-role=user data-status=completed')
+        with self:
+            ui.label(text).classes('scribe-user-text').props('data-testid=message-content')
+
+
+class AssistantCard(ui.element):
+    def __init__(self, message_id: str, *, ops: list[Op], position: int, status: str, metadata: dict[str, Any],
+                 error: str | None = None, subscription: Subscription | None = None,
+                 on_stop: Callable[[str], Awaitable[None]] | None = None,
+                 snapshot: Callable[[str], tuple[int, list[Op]]] | None = None) -> None:
+        super().__init__('div')
+        self.message_id = message_id
+        self.status = status
+        self._on_stop = on_stop
+        self._snapshot = snapshot
+        self._rate_base: tuple[float, int] | None = None
+        self._rate_shown_at = 0.0
+        self.classes('scribe-msg scribe-assistant').props(
+            f'data-testid=message data-message-id={message_id} data-role=assistant data-status={status}')
+        with self:
+            with ui.row().classes('scribe-msg-head items-center no-wrap'):
+                self.status_box = ui.element('span').classes('scribe-status').props(
+                    f'data-testid=stream-status data-status={status}')
+                with self.status_box:
+                    self.status_icon = ui.icon(STATUS_ICONS[status][0], size='18px')
+                    self.status_word = ui.label(STATUS_ICONS[status][1])
+                self.rate = ui.label('' if status in LIVE else _totals(metadata)).classes('scribe-rate').props(
+                    'data-testid=stream-rate')
+                ui.space()
+                self.stop_button = ui.button('Stop', icon='stop', on_click=self._stop).props(
+                    'flat dense size=sm data-testid=stop-button')
+                self.stop_button.set_visibility(status in LIVE)
+            self.view = StreamView(ops, position, streaming=status in LIVE, on_resync=self._resync)
+            self.view.props('data-testid=message-content')
+            self.error_label = ui.label(error or '').classes('scribe-error')
+            self.error_label.set_visibility(bool(error))
+        self._task: asyncio.Task[None] | None = None
+        if subscription is not None:
+            self._task = background_tasks.create(self._follow(subscription), name=f'follow-{message_id}')
+            self.client.on_delete(self._cancel)
+
+    def _cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def _stop(self) -> None:
+        self.stop_button.disable()
+        if self._on_stop is not None:
+            await self._on_stop(self.message_id)
+
+    def _resync(self, _seen: int) -> None:
+        if self._snapshot is not None:
+            position, ops = self._snapshot(self.message_id)
+            self.view.reset(position, ops)
+
+    async def _follow(self, subscription: Subscription) -> None:
+        try:
+            async for batch in subscription:
+                batches: list[list[Op]] = []
+                for event in batch:
+                    payload = event.payload
+                    batches.append(payload.get('ops', []))
+                    if 'n' in payload:
+                        self._count(int(payload['n']))
+                    if 'status' in payload:
+                        self._set_status(payload['status'], payload.get('meta') or {}, payload.get('error'))
+                self.view.apply(batch[0].position, batches)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            subscription.close()
+
+    def _count(self, n: int) -> None:
+        now = time.monotonic()
+        if self._rate_base is None:
+            self._rate_base = (now, n)
+            return
+        if now - self._rate_shown_at < 0.5:
+            return
+        self._rate_shown_at = now
+        t0, n0 = self._rate_base
+        if now > t0:
+            self.rate.text = f'{(n - n0) / (now - t0):,.0f} chars/s · {n:,} chars'
+
+    def _set_status(self, status: str, meta: dict[str, Any], error: str | None) -> None:
+        if status == self.status and status in LIVE:
+            return
+        self.status = status
+        icon, word = STATUS_ICONS.get(status, STATUS_ICONS['error'])
+        self.props(f'data-status={status}')
+        self.status_box.props(f'data-status={status}')
+        self.status_icon.name = icon
+        self.status_word.text = word
+        live = status in LIVE
+        self.stop_button.set_visibility(live)
+        if not live:
+            self.view.set_streaming(False)
+            self.rate.text = _totals(meta)
+        if error:
+            self.error_label.text = error
+            self.error_label.set_visibility(True)
+

@@ -1,0 +1,166 @@
+// The live answer: applies the small operations of services/rendering.py to the DOM, in order.
+// Every batch carries the position of its first event; a position already seen is skipped (NiceGUI replays
+// messages after a reconnect), a gap asks the server for a snapshot instead of showing a hole.
+const EXT = {
+  python: "py", py: "py", typescript: "ts", ts: "ts", tsx: "tsx", javascript: "js", js: "js", jsx: "jsx",
+  rust: "rs", rs: "rs", sql: "sql", bash: "sh", sh: "sh", shell: "sh", zsh: "sh", console: "sh", go: "go",
+  json: "json", yaml: "yaml", yml: "yaml", toml: "toml", html: "html", css: "css", c: "c", cpp: "cpp",
+  "c++": "cpp", java: "java", kotlin: "kt", ruby: "rb", php: "php", swift: "swift", diff: "diff", markdown: "md",
+  md: "md", dockerfile: "Dockerfile", makefile: "Makefile", text: "txt",
+};
+
+export default {
+  template: `<div class="scribe-stream" :class="{ streaming: live }"></div>`,
+  props: { initial: Array, position: Number, streaming: Boolean },
+  data() {
+    return { live: this.streaming };
+  },
+  mounted() {
+    this.seq = this.position || 0;
+    this.blocks = [];
+    this.resyncing = false;
+    this.applyOps(this.initial || []);
+  },
+  methods: {
+    apply(first, batches) {
+      if (this.resyncing) return;
+      for (let k = 0; k < batches.length; k++) {
+        const position = first + k;
+        if (position <= this.seq) continue;
+        if (position !== this.seq + 1) {
+          this.resyncing = true;
+          this.$emit("resync", this.seq);
+          return;
+        }
+        this.applyOps(batches[k]);
+        this.seq = position;
+      }
+    },
+    reset(position, ops, part) {
+      if (part === 0) {
+        this.$el.replaceChildren();
+        this.blocks = [];
+      }
+      this.applyOps(ops);
+      this.seq = position;
+      this.resyncing = false;
+    },
+    setStreaming(live) {
+      this.live = live;
+      this.markLive();
+    },
+    applyOps(ops) {
+      const scroller = document.scrollingElement;
+      const follow = scroller && scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
+      for (const op of ops) this.applyOp(op);
+      this.markLive();
+      if (follow && ops.length) scroller.scrollTop = scroller.scrollHeight;
+    },
+    applyOp(op) {
+      const [kind, i] = op;
+      switch (kind) {
+        case "P": this.prose(i).done.insertAdjacentHTML("beforeend", op[2]); break;
+        case "p": this.prose(i).tail.innerHTML = op[2]; break;
+        case "C": this.code(i, op[2], op[3]); break;
+        case "L": this.lines(this.blocks[i], op[2], op[3]); break;
+        case "t": this.blocks[i].tail.innerHTML = op[2]; break;
+        case "g": this.setLanguage(this.blocks[i], op[2]); break;
+        case "X": this.close(this.blocks[i]); break;
+      }
+    },
+    prose(i) {
+      let b = this.blocks[i];
+      if (!b) {
+        const el = document.createElement("div");
+        el.className = "sv-prose";
+        el.innerHTML = '<div class="sv-done"></div><div class="sv-tail"></div>';
+        b = this.blocks[i] = { kind: "prose", el, done: el.firstChild, tail: el.lastChild };
+        this.$el.appendChild(el);
+      }
+      return b;
+    },
+    code(i, language, info) {
+      if (this.blocks[i]) return this.blocks[i];
+      const el = document.createElement("div");
+      el.className = "sv-code";
+      el.dataset.testid = "code-block";
+      el.dataset.streaming = "true";
+      el.innerHTML =
+        '<div class="sv-code-head"><span class="sv-lang"></span><span class="sv-actions">' +
+        '<button type="button" class="sv-btn" data-testid="copy-code-button" title="Copy code">Copy</button>' +
+        '<button type="button" class="sv-btn" data-testid="download-code-button" title="Download">Download</button>' +
+        '</span></div><pre class="scribe-code"><code data-testid="code-text"><span class="sv-lines"></span>' +
+        '<span class="sv-ctail"></span></code></pre>';
+      const b = { kind: "code", el, code: el.querySelector("code"), linesEl: el.querySelector(".sv-lines"),
+                  tail: el.querySelector(".sv-ctail"), info: info || "" };
+      this.setLanguage(b, language);
+      el.querySelector('[data-testid="copy-code-button"]').addEventListener("click", (e) => this.copy(b, e.target));
+      el.querySelector('[data-testid="download-code-button"]').addEventListener("click", () => this.download(b));
+      this.blocks[i] = b;
+      this.$el.appendChild(el);
+      return b;
+    },
+    setLanguage(b, language) {
+      b.language = language || "text";
+      b.el.dataset.language = b.language;
+      b.el.querySelector(".sv-lang").textContent = b.info || b.language;
+    },
+    lines(b, start, htmls) {
+      const box = b.linesEl;
+      const have = box.childNodes.length;
+      let html = "";
+      for (let k = 0; k < htmls.length; k++) {
+        const n = start + k;
+        if (n < have) box.childNodes[n].innerHTML = htmls[k];
+        else html += '<span class="ln">' + htmls[k] + "</span>";
+      }
+      if (html) box.insertAdjacentHTML("beforeend", html);
+    },
+    close(b) {
+      if (!b) return;
+      if (b.kind === "code") {
+        b.tail.innerHTML = "";
+        b.el.dataset.streaming = "false";
+      } else {
+        b.tail.innerHTML = "";
+      }
+      b.closed = true;
+    },
+    markLive() {
+      const last = this.blocks[this.blocks.length - 1];
+      if (this.liveBlock && this.liveBlock !== last) this.liveBlock.el.classList.remove("sv-live");
+      if (last) last.el.classList.toggle("sv-live", this.live);
+      this.liveBlock = last;
+    },
+    codeText(b) {
+      return b.code.textContent;
+    },
+    async copy(b, button) {
+      const text = this.codeText(b);
+      try {
+        await navigator.clipboard.writeText(text);
+      } catch (err) {
+        const area = document.createElement("textarea");
+        area.value = text;
+        document.body.appendChild(area);
+        area.select();
+        document.execCommand("copy");
+        area.remove();
+      }
+      button.textContent = "Copied";
+      setTimeout(() => (button.textContent = "Copy"), 1500);
+    },
+    download(b) {
+      const ext = EXT[(b.language || "").toLowerCase()] || "txt";
+      const name = ext === "Dockerfile" || ext === "Makefile" ? ext : "snippet." + ext;
+      const url = URL.createObjectURL(new Blob([this.codeText(b)], { type: "text/plain;charset=utf-8" }));
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = name;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 1000);
+    },
+  },
+};

@@ -1,0 +1,168 @@
+"""The workspace: projects on the side, the selected project's messages, the prompt box.
+
+A page is only a view. It builds each message from the server's state (a snapshot for a live answer, the stored
+text otherwise), then follows live answers through the stream manager; generation never depends on the page.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+from nicegui import ui
+
+from components.connection_status import connection_status
+from components.message_card import AssistantCard, UserCard
+from components.stream_view import Op
+from services.app_services import AppServices, current
+from services.errors import ScribeError
+from services.highlighter import highlight_css
+from services.rendering import render_static
+from services.storage import MessageRecord, ProjectRecord
+
+OWNER = 'local'
+CSS = (Path(__file__).parent.parent / 'components' / 'scribe.css').read_text()
+DEFAULT_TITLE = 'New project'
+
+_static_cache: OrderedDict[tuple[str, int, str], list[Op]] = OrderedDict()
+
+
+def _static_ops(message: MessageRecord, text: str) -> list[Op]:
+    """Rendering a long stored answer costs a highlighter pass; keep the most recent ones."""
+    key = (message.id, len(text), message.streaming_status)
+    ops = _static_cache.get(key)
+    if ops is None:
+        ops = _static_cache[key] = render_static(text)
+        while len(_static_cache) > 256:
+            _static_cache.popitem(last=False)
+    else:
+        _static_cache.move_to_end(key)
+    return ops
+
+
+def _head() -> None:
+    ui.add_css(CSS)
+    ui.add_css(highlight_css('default', '.scribe-code'))
+    ui.add_css(highlight_css('monokai', 'body.body--dark .scribe-code'))
+
+
+class Workspace:
+    def __init__(self, services: AppServices, project: ProjectRecord | None) -> None:
+        self.services = services
+        self.project = project
+        self.messages_box: ui.column
+        self.prompt: ui.textarea
+        self.prompt_error: ui.label
+
+    async def build(self) -> None:
+        _head()
+        projects = await self.services.storage.list_projects(OWNER)
+        with ui.header().classes('items-center justify-between bg-white text-black q-px-md').style(
+                'border-bottom: 1px solid var(--scribe-border)'):
+            with ui.row().classes('items-center gap-2'):
+                ui.button(icon='menu', on_click=lambda: drawer.toggle()).props('flat round dense')
+                ui.label('Scribe').classes('text-lg font-semibold')
+                ui.label(self.project.title if self.project else '').classes('text-sm text-grey-7').props(
+                    'data-testid=project-title')
+            connection_status()
+        with ui.left_drawer(value=True).classes('q-pa-sm').props('width=260 bordered') as drawer:
+            ui.button('New project', icon='add', on_click=self.new_project).props(
+                'unelevated no-caps data-testid=new-project-button').classes('w-full q-mb-sm')
+            with ui.list().classes('scribe-projects w-full').props('dense data-testid=project-list'):
+                for p in projects:
+                    active = self.project is not None and p.id == self.project.id
+                    with ui.item(on_click=lambda p=p: ui.navigate.to(f'/projects/{p.id}')).classes(
+                            'active' if active else '').props(f'clickable data-project-id={p.id}'):
+                        with ui.item_section():
+                            ui.item_label(p.title).classes('ellipsis')
+        with ui.column().classes('scribe-main q-pa-md gap-3') as self.messages_box:
+            if self.project is None:
+                ui.label('Ask for some code: a new project starts with your first prompt.').classes(
+                    'text-grey-7 q-mt-xl self-center').props('data-testid=empty-state')
+            else:
+                for message in await self.services.storage.list_messages(self.project.id):
+                    self._card(message)
+        with ui.footer().classes('bg-white q-pa-sm').style('border-top: 1px solid var(--scribe-border)'):
+            with ui.column().classes('scribe-main gap-1'):
+                with ui.row().classes('w-full items-end no-wrap gap-2'):
+                    self.prompt = ui.textarea(placeholder='Ask for code… (Enter sends, Shift+Enter for a new line)') \
+                        .props('autogrow outlined dense autofocus data-testid=prompt-input input-style="max-height: 30vh"') \
+                        .classes('col-grow')
+                    self.prompt.on('keydown', self.send, js_handler='''(e) => {
+                        if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); emit(); }
+                    }''')
+                    ui.button(icon='send', on_click=self.send).props('unelevated data-testid=send-button')
+                self.prompt_error = ui.label('').classes('scribe-prompt-error').props('data-testid=prompt-error')
+                self.prompt_error.set_visibility(False)
+
+    def _card(self, message: MessageRecord) -> None:
+        if message.role != 'assistant':
+            UserCard(message.id, message.content)
+            return
+        manager = self.services.manager
+        attachment = manager.attach(message.id)
+        if attachment is not None:
+            AssistantCard(message.id, ops=attachment.ops, position=attachment.position, status=attachment.status,
+                          metadata=attachment.metadata, subscription=attachment.subscription,
+                          on_stop=self.stop, snapshot=self.snapshot)
+            return
+        text = message.content or message.partial_content or ''
+        AssistantCard(message.id, ops=_static_ops(message, text), position=0, status=message.streaming_status,
+                      metadata=message.stream_metadata or {}, error=message.error, snapshot=self.snapshot)
+
+    def snapshot(self, message_id: str) -> tuple[int, list[Op]]:
+        """A client saw a gap: the live state if the answer is still streaming (else its card reloads)."""
+        attachment = self.services.manager.attach(message_id)
+        if attachment is None:
+            return 0, []
+        attachment.subscription.close()
+        return attachment.position, attachment.ops
+
+    async def stop(self, message_id: str) -> None:
+        await self.services.manager.stop(message_id)
+
+    async def new_project(self) -> None:
+        project = await self.services.storage.create_project(DEFAULT_TITLE, OWNER)
+        ui.navigate.to(f'/projects/{project.id}')
+
+    async def send(self) -> None:
+        text = self.prompt.value or ''
+        self.prompt_error.set_visibility(False)
+        try:
+            if not text.strip():
+                raise ScribeError('The prompt is empty: type what you want the model to write.')
+            if self.project is None:
+                title = text.strip().splitlines()[0][:60] if text.strip() else DEFAULT_TITLE
+                self.project = await self.services.storage.create_project(title, OWNER)
+                ui.navigate.history.push(f'/projects/{self.project.id}')
+                self.messages_box.clear()
+            elif self.project.title == DEFAULT_TITLE:
+                title = text.strip().split('\n', 1)[0][:60]
+                await self.services.storage.rename_project(self.project.id, title, OWNER)
+            user, answer = await self.services.manager.start(self.project.id, text, owner=OWNER)
+        except ScribeError as exc:
+            self.prompt_error.text = str(exc)
+            self.prompt_error.set_visibility(True)
+            return
+        self.prompt.value = ''
+        with self.messages_box:
+            UserCard(user.id, user.content)
+            self._card(answer)
+
+
+@ui.page('/')
+async def index_page() -> None:
+    await Workspace(current(), None).build()
+
+
+@ui.page('/projects/{project_id}')
+async def project_page(project_id: str) -> None:
+    services = current()
+    project = await services.storage.get_project(project_id, OWNER)
+    if project is None:
+        _head()
+        with ui.column().classes('absolute-center items-center'):
+            ui.label('This project does not exist, or it is not yours.').props('data-testid=not-found')
+            ui.link('Back to the workspace', '/')
+        return
+    await Workspace(services, project).build()

@@ -1,0 +1,60 @@
+"""The long-lived services of one app process, built once from the settings and shared by every page."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from services.event_bus import EventBus, InProcessEventBus
+from services.providers.base import Provider
+from services.providers.registry import build_providers
+from services.settings import Settings
+from services.storage import Storage
+from services.stream_manager import StreamManager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class AppServices:
+    settings: Settings
+    storage: Storage
+    bus: EventBus
+    providers: dict[str, Provider]
+    manager: StreamManager
+
+    @classmethod
+    def build(cls, settings: Settings) -> AppServices:
+        storage = Storage(settings.database_url)
+        bus = InProcessEventBus()
+        providers = build_providers(settings.provider, demo_speed=settings.demo_speed)
+        manager = StreamManager(storage, bus, providers, default_provider=settings.provider,
+                                default_model=settings.model, flush_interval=settings.flush_interval,
+                                checkpoint_interval=settings.checkpoint_interval)
+        return cls(settings, storage, bus, providers, manager)
+
+    async def start(self) -> None:
+        await self.storage.start()
+        orphans = await self.storage.interrupt_orphans()
+        if orphans:
+            log.warning('%d answer(s) were cut off by a previous stop; they are marked interrupted', len(orphans))
+
+    async def stop(self) -> None:
+        await self.manager.shutdown()
+        for provider in self.providers.values():
+            await provider.aclose()
+        await self.storage.close()
+
+
+_current: AppServices | None = None
+
+
+def install(services: AppServices) -> None:
+    global _current
+    _current = services
+
+
+def current() -> AppServices:
+    if _current is None:
+        raise RuntimeError('Scribe services are not started')
+    return _current

@@ -1,0 +1,201 @@
+"""From raw answer text to the small display operations the browser element applies.
+
+One ``MessageRenderer`` per streaming message. ``feed`` is cheap and runs per chunk: it parses and commits finished
+code lines (each highlighted once). The expensive, throw-away work — re-rendering the growing prose tail and
+re-lexing the unfinished code line — happens only in ``take_ops``, once per flush, so its cost scales with the
+number of flushes, not chunks. Operations are JSON lists kept short because they cross the websocket:
+
+    ['P', i, html]             append committed prose html to prose block i (creating it)
+    ['p', i, html]             prose block i's live tail is now html
+    ['C', i, language, info]   code block i opens
+    ['L', i, start, [html…]]   code lines from index start are these (replace, then append)
+    ['t', i, html]             code block i's unfinished last line is now html
+    ['g', i, language]         code block i's language became known (guessed)
+    ['X', i]                   block i is finished
+
+A snapshot is the same operations describing the whole state, so a page that joins late, or a client that saw a
+gap, rebuilds with the code path it uses for live updates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.blocks import BlockClosed, BlockEvent, CodeLine, CodeOpened, CodeTail, ProseExtended
+from services.highlighter import CodeHighlighter, HighlightUpdate
+from services.parser import StreamParser
+from services.prose import ProseRenderer
+
+Op = list[Any]
+
+
+def _dedent(line: str, indent: int) -> str:
+    """CommonMark removes up to the opening fence's indentation from each content line."""
+    n = 0
+    while n < indent and n < len(line) and line[n] == ' ':
+        n += 1
+    return line[n:]
+
+
+@dataclass(slots=True)
+class _Prose:
+    index: int
+    renderer: ProseRenderer = field(default_factory=ProseRenderer)
+    committed: list[str] = field(default_factory=list)
+    tail: str = ''
+    dirty: bool = False
+    closed: bool = False
+
+
+@dataclass(slots=True)
+class _Code:
+    index: int
+    info: str
+    indent: int
+    highlighter: CodeHighlighter
+    lines: list[str] = field(default_factory=list)
+    tail_text: str = ''
+    tail_html: str = ''
+    tail_dirty: bool = False
+    closed: bool = False
+
+
+class MessageRenderer:
+    def __init__(self) -> None:
+        self._parser = StreamParser()
+        self._blocks: list[_Prose | _Code] = []
+        self._ops: list[Op] = []
+        self.finished = False
+
+    def feed(self, chunk: str) -> None:
+        self._apply(self._parser.feed(chunk))
+
+    def finish(self) -> None:
+        """The answer ended (completely or not): resolve what the parser withheld and close every block."""
+        if self.finished:
+            return
+        self._apply(self._parser.flush())
+        for block in self._blocks:
+            if not block.closed:
+                self._close(block)
+        self.finished = True
+
+    def take_ops(self) -> list[Op]:
+        """Operations since the last call, with live tails rendered now (once per flush)."""
+        for block in self._blocks:
+            if isinstance(block, _Prose) and block.dirty and not block.closed:
+                self._render_prose(block)
+            elif isinstance(block, _Code) and block.tail_dirty and not block.closed:
+                block.tail_dirty = False
+                html = block.highlighter.tail(block.tail_text) if block.tail_text else ''
+                if html != block.tail_html:
+                    block.tail_html = html
+                    self._ops.append(['t', block.index, html])
+        ops, self._ops = self._ops, []
+        return ops
+
+    def snapshot_ops(self) -> list[Op]:
+        """The whole state as operations, as of the last ``take_ops`` (call it first, and publish what it returns,
+        so the snapshot and the live operations after it meet exactly)."""
+        ops: list[Op] = []
+        for block in self._blocks:
+            if isinstance(block, _Prose):
+                if block.committed:
+                    ops.append(['P', block.index, ''.join(block.committed)])
+                if block.tail:
+                    ops.append(['p', block.index, block.tail])
+            else:
+                ops.append(['C', block.index, block.highlighter.language, block.info])
+                if block.lines:
+                    ops.append(['L', block.index, 0, list(block.lines)])
+                if block.tail_html:
+                    ops.append(['t', block.index, block.tail_html])
+            if block.closed:
+                ops.append(['X', block.index])
+        return ops
+
+    # --- event handling -------------------------------------------------------------------------------------
+
+    def _apply(self, events: list[BlockEvent]) -> None:
+        for event in events:
+            match event:
+                case ProseExtended(index, text):
+                    if index == len(self._blocks):
+                        self._blocks.append(_Prose(index))
+                    prose = self._blocks[index]
+                    assert isinstance(prose, _Prose)
+                    prose.renderer.feed(text)
+                    prose.dirty = True
+                case CodeOpened(index, _opening, info, indent):
+                    code = _Code(index, info, indent, CodeHighlighter(info))
+                    self._blocks.append(code)
+                    self._ops.append(['C', index, code.highlighter.language, info])
+                case CodeLine(index, line):
+                    code = self._code(index)
+                    self._lines(code, code.highlighter.commit(_dedent(line, code.indent)))
+                    code.tail_text = ''
+                    code.tail_dirty = True
+                case CodeTail(index, text):
+                    code = self._code(index)
+                    code.tail_text = _dedent(text, code.indent)
+                    code.tail_dirty = True
+                case BlockClosed(index, _closing):
+                    self._close(self._blocks[index])
+
+    def _code(self, index: int) -> _Code:
+        block = self._blocks[index]
+        assert isinstance(block, _Code)
+        return block
+
+    def _lines(self, code: _Code, update: HighlightUpdate | None) -> None:
+        if update is None:
+            return
+        if update.language is not None:
+            self._ops.append(['g', code.index, update.language])
+        code.lines[update.start:update.start + len(update.lines)] = update.lines
+        if update.lines:
+            # Consecutive single-line updates to the same block merge into one operation per flush.
+            last = self._ops[-1] if self._ops else None
+            if (last is not None and last[0] == 'L' and last[1] == code.index
+                    and last[2] + len(last[3]) == update.start):
+                last[3].extend(update.lines)
+            else:
+                self._ops.append(['L', code.index, update.start, list(update.lines)])
+
+    def _render_prose(self, prose: _Prose) -> None:
+        prose.dirty = False
+        committed, tail = prose.renderer.render()
+        if committed:
+            prose.committed.extend(committed)
+            self._ops.append(['P', prose.index, ''.join(committed)])
+        if tail != prose.tail or committed:
+            prose.tail = tail
+            self._ops.append(['p', prose.index, tail])
+
+    def _close(self, block: _Prose | _Code) -> None:
+        if block.closed:
+            return
+        if isinstance(block, _Prose):
+            rest = block.renderer.close()
+            if rest:
+                block.committed.extend(rest)
+                self._ops.append(['P', block.index, ''.join(rest)])
+            if block.tail:
+                block.tail = ''
+                self._ops.append(['p', block.index, ''])
+        else:
+            self._lines(block, block.highlighter.close())
+            block.tail_text = block.tail_html = ''
+            block.tail_dirty = False
+        block.closed = True
+        self._ops.append(['X', block.index])
+
+
+def render_static(text: str) -> list[Op]:
+    """Operations for a finished answer, in one go (pages showing stored messages)."""
+    renderer = MessageRenderer()
+    renderer.feed(text)
+    renderer.finish()
+    renderer.take_ops()
+    return renderer.snapshot_ops()

@@ -1,0 +1,144 @@
+"""Command line and environment → one validated ``Settings`` object.
+
+Every option has an environment variable (UI-CONTRACT.md) so deployments can configure Scribe without a command
+line; an explicit command-line option wins over the environment, which wins over the built-in default. A bad
+value never starts a half-configured app: ``load_settings`` raises ``ConfigError`` with one line that names the
+option, and ``app.py`` prints it and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from services.errors import ConfigError
+
+PROVIDERS = ('demo', 'openai', 'anthropic')
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = '127.0.0.1'
+    port: int = 8080
+    native: bool = False
+    show: bool = True
+    data_dir: Path = Path('data')
+    database_url: str = ''
+    redis_url: str | None = None
+    provider: str = 'demo'
+    model: str | None = None
+    auth: bool = False
+    demo_speed: float = 400.0
+    flush_interval: float = 0.04
+    checkpoint_interval: float = 1.0
+    storage_secret: str = 'scribe-local'
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting, so every bad value becomes one clear line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog='app.py', description='Scribe: watch an AI model write code, highlighted as it streams.')
+    p.add_argument('--host', help='interface to listen on [SCRIBE_HOST, default 127.0.0.1]')
+    p.add_argument('--port', help='port [SCRIBE_PORT, default 8080]')
+    p.add_argument('--native', action='store_true', default=None,
+                   help='open in a desktop-style native window (pywebview) [SCRIBE_NATIVE=1]')
+    p.add_argument('--no-show', dest='show', action='store_false', default=None,
+                   help='do not open a browser tab on start [SCRIBE_SHOW=0]')
+    p.add_argument('--data-dir', help='where the embedded database and local state live [SCRIBE_DATA_DIR, ./data]')
+    p.add_argument('--database-url', help='any SQLAlchemy URL, e.g. postgresql+psycopg://… '
+                   '[SCRIBE_DATABASE_URL, default sqlite:///<data-dir>/scribe.db]')
+    p.add_argument('--redis-url', help='Redis for streams shared by several app processes [SCRIBE_REDIS_URL]')
+    p.add_argument('--provider', help='openai, anthropic or demo [SCRIBE_DEFAULT_PROVIDER, first configured, '
+                   'else demo]')
+    p.add_argument('--model', help="model name passed to the provider as given [SCRIBE_DEFAULT_MODEL]")
+    p.add_argument('--auth', action='store_true', default=None, help='accounts and sign-in [SCRIBE_AUTH=1]')
+    p.add_argument('--demo-speed', help='demo provider pace in characters per second, or "inf" '
+                   '[SCRIBE_DEMO_SPEED, default 400]')
+    p.add_argument('--flush-interval', help='seconds between batched updates to the browser '
+                   '[SCRIBE_FLUSH_INTERVAL, default 0.04]')
+    return p
+
+
+def _bool(name: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in ('1', 'true', 'yes', 'on'):
+        return True
+    if v in ('0', 'false', 'no', 'off', ''):
+        return False
+    raise ConfigError(f'{name} must be 1 or 0 (got {value!r})')
+
+
+def _number(name: str, value: str, *, low: float, high: float, integer: bool = False) -> float:
+    try:
+        number = float(value) if not integer else int(value)
+    except ValueError:
+        raise ConfigError(f'{name} must be a {"whole " if integer else ""}number (got {value!r})') from None
+    if math.isnan(number) or not low <= number <= high:
+        raise ConfigError(f'{name} must be between {low:g} and {high:g} (got {value!r})')
+    return number
+
+
+def _configured_provider(env: Mapping[str, str]) -> str:
+    """The first provider whose key is set, in priority order; the demo provider needs none."""
+    if env.get('OPENAI_API_KEY'):
+        return 'openai'
+    if env.get('ANTHROPIC_API_KEY'):
+        return 'anthropic'
+    return 'demo'
+
+
+def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+
+    def pick(arg: object, var: str) -> str | None:
+        if arg is not None:
+            return str(arg)
+        return env.get(var)
+
+    host = pick(args.host, 'SCRIBE_HOST') or '127.0.0.1'
+    port_text = pick(args.port, 'SCRIBE_PORT')
+    port = int(_number('--port', port_text, low=0, high=65535, integer=True)) if port_text else 8080
+    native = args.native if args.native is not None else _bool('SCRIBE_NATIVE', env.get('SCRIBE_NATIVE', '0'))
+    show = args.show if args.show is not None else _bool('SCRIBE_SHOW', env.get('SCRIBE_SHOW', '1'))
+    auth = args.auth if args.auth is not None else _bool('SCRIBE_AUTH', env.get('SCRIBE_AUTH', '0'))
+    data_dir = Path(pick(args.data_dir, 'SCRIBE_DATA_DIR') or 'data').expanduser().resolve()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(f'--data-dir {str(data_dir)!r} exists and is not a folder')
+
+    database_url = pick(args.database_url, 'SCRIBE_DATABASE_URL') or f'sqlite:///{data_dir / "scribe.db"}'
+    scheme = urlparse(database_url).scheme
+    if not scheme.startswith(('sqlite', 'postgresql', 'mysql', 'mariadb')):
+        raise ConfigError(f'--database-url must be an SQLAlchemy URL such as sqlite:///path or '
+                          f'postgresql+psycopg://host/db (got {database_url!r})')
+
+    redis_url = pick(args.redis_url, 'SCRIBE_REDIS_URL') or None
+    if redis_url and urlparse(redis_url).scheme not in ('redis', 'rediss', 'unix'):
+        raise ConfigError(f'--redis-url must start with redis:// or rediss:// (got {redis_url!r})')
+
+    provider = (pick(args.provider, 'SCRIBE_DEFAULT_PROVIDER') or _configured_provider(env)).strip().lower()
+    if provider not in PROVIDERS:
+        raise ConfigError(f'--provider must be one of {", ".join(PROVIDERS)} (got {provider!r})')
+    model = pick(args.model, 'SCRIBE_DEFAULT_MODEL') or None
+    if model is not None and (not model.strip() or len(model) > 200):
+        raise ConfigError(f'--model must be a model name (got {model!r})')
+
+    speed_text = pick(args.demo_speed, 'SCRIBE_DEMO_SPEED')
+    demo_speed = _number('--demo-speed', speed_text, low=1, high=math.inf) if speed_text else 400.0
+    flush_text = pick(args.flush_interval, 'SCRIBE_FLUSH_INTERVAL')
+    flush_interval = _number('--flush-interval', flush_text, low=0.0, high=1.0) if flush_text else 0.04
+
+    return Settings(host=host, port=port, native=native, show=show, data_dir=data_dir, database_url=database_url,
+                    redis_url=redis_url, provider=provider, model=model, auth=auth, demo_speed=demo_speed,
+                    flush_interval=flush_interval,
+                    storage_secret=env.get('SCRIBE_STORAGE_SECRET', 'scribe-local'))

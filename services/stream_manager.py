@@ -1,0 +1,269 @@
+"""Generation as server-side tasks that no page owns.
+
+The StreamManager starts one asyncio task per assistant message. The task pulls chunks from a provider, feeds the
+message's renderer, publishes batched display operations on the event bus and checkpoints the text to storage
+about once a second. Pages only ``attach`` (snapshot + subscription) and send commands (``stop``); closing every
+tab changes nothing for the task. ``StreamSession`` is the response object in Simon Willison's ``llm`` sense: it
+owns accumulation, timing and the batching of what has been written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from services.errors import InvalidRequest, NotFound, ProviderError
+from services.event_bus import EventBus, Subscription
+from services.providers.base import ChatMessage, CompletionRequest, Provider
+from services.rendering import MessageRenderer, Op
+from services.storage import EventRecord, MessageRecord, Storage, clean_text
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPT_CHARS = 100_000
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """What a page needs to show a live message: the state at ``position`` and the events after it."""
+
+    ops: list[Op]
+    position: int
+    status: str
+    metadata: dict[str, Any]
+    subscription: Subscription
+
+
+class StreamSession:
+    """One assistant message being generated."""
+
+    def __init__(self, manager: StreamManager, message: MessageRecord, provider: Provider, model: str,
+                 request: CompletionRequest) -> None:
+        self.manager = manager
+        self.message_id = message.id
+        self.project_id = message.project_id
+        self.provider = provider
+        self.model = model
+        self.request = request
+        self.renderer = MessageRenderer()
+        self.status = 'pending'
+        self._parts: list[str] = []
+        self.length = 0
+        self._started = time.monotonic()
+        self._first_char: float | None = None
+        self.metadata: dict[str, Any] = {
+            'start_time': _now_iso(), 'provider': provider.name, 'model': model, 'characters': 0, 'retries': 0,
+        }
+        self._events: list[EventRecord] = [EventRecord('start', 0, metadata={'provider': provider.name,
+                                                                             'model': model})]
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
+        self._published_any = False
+        self._last_checkpoint = time.monotonic()
+        self._writes: list[asyncio.Future[None]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def topic(self) -> str:
+        return self.message_id
+
+    @property
+    def text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts = [''.join(self._parts)]
+        return self._parts[0] if self._parts else ''
+
+    # --- the hot path: one call per chunk -------------------------------------------------------------------
+
+    def feed(self, chunk: str) -> None:
+        chunk = clean_text(chunk)  # what viewers see is exactly what storage keeps
+        if not chunk:
+            return
+        if self._first_char is None:
+            self._first_char = time.monotonic()
+            self.metadata['time_to_first_char'] = round(self._first_char - self._started, 4)
+            self._set_status('streaming')
+        self._parts.append(chunk)
+        self.length += len(chunk)
+        self.renderer.feed(chunk)
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            delay = 0.0 if not self._published_any else max(
+                0.0, self._last_flush + self.manager.flush_interval - time.monotonic())
+            self._flush_handle = loop.call_later(delay, self.flush)
+        if time.monotonic() - self._last_checkpoint >= self.manager.checkpoint_interval:
+            self._checkpoint()
+
+    def flush(self) -> None:
+        """Publish what was written since the last flush as one event (DESIGN.md's adaptive batching)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        ops = self.renderer.take_ops()
+        self._last_flush = time.monotonic()
+        if ops:
+            self._published_any = True
+            self.manager.bus.publish(self.topic, {'ops': ops, 'n': self.length})
+
+    def rate(self) -> float:
+        """Characters per second since the first character."""
+        if self._first_char is None:
+            return 0.0
+        elapsed = time.monotonic() - self._first_char
+        return self.length / elapsed if elapsed > 0.05 else 0.0
+
+    def announce(self) -> None:
+        """Open the message's topic before the task runs, so a page can attach to it at once."""
+        self._set_status('pending')
+
+    def _set_status(self, status: str, error: str | None = None) -> None:
+        self.status = status
+        self.metadata['characters'] = self.length
+        self.manager.bus.publish(self.topic, {'status': status, 'meta': dict(self.metadata), 'error': error})
+
+    def _checkpoint(self) -> None:
+        self._last_checkpoint = time.monotonic()
+        self.metadata['characters'] = self.length
+        events, self._events = self._events, []
+        events.append(EventRecord('checkpoint', self.length))
+        self._writes.append(asyncio.ensure_future(
+            self.manager.storage.checkpoint(self.message_id, self.text, dict(self.metadata), events)))
+        self._writes = [w for w in self._writes if not w.done()]
+
+    # --- the task ---------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        status, error = 'completed', None
+        try:
+            # aclosing: however the loop ends, the provider's HTTP response is closed at once.
+            async with contextlib.aclosing(self.provider.stream(self.request)) as chunks:
+                async for chunk in chunks:
+                    self.feed(chunk)
+        except asyncio.CancelledError:
+            status = 'interrupted'
+            self.metadata['interrupted_at'] = self.length
+            self._events.append(EventRecord('interrupt', self.length, data='stopped by the user'))
+        except ProviderError as exc:
+            status, error = 'error', str(exc)
+            self._events.append(EventRecord('error', self.length, data=error,
+                                            metadata={'type': type(exc).__name__, 'status': exc.status}))
+        except Exception as exc:  # a bug must still end the message, never leave it 'streaming'
+            log.exception('stream %s failed', self.message_id)
+            status, error = 'error', f'Scribe failed while streaming this answer: {exc!r}'
+            self._events.append(EventRecord('error', self.length, data=error))
+        finally:
+            await self._finish(status, error)
+
+    async def _finish(self, status: str, error: str | None) -> None:
+        self.renderer.finish()
+        self.flush()
+        end = time.monotonic()
+        self.metadata.update(end_time=_now_iso(), characters=self.length, duration=round(end - self._started, 4))
+        if self._first_char is not None and end > self._first_char:
+            self.metadata['chars_per_second'] = round(self.length / (end - self._first_char), 1)
+        if status == 'completed':
+            self._events.append(EventRecord('complete', self.length))
+        try:
+            # Earlier checkpoints run on the same storage worker, so this write lands after them.
+            await asyncio.shield(self.manager.storage.finish(
+                self.message_id, status=status, content=self.text, metadata=dict(self.metadata), error=error,
+                events=self._events))
+        except Exception:
+            log.exception('could not store the end of message %s', self.message_id)
+        finally:
+            self._set_status(status, error)
+            self.manager._ended(self)
+
+
+class StreamManager:
+    def __init__(self, storage: Storage, bus: EventBus, providers: Mapping[str, Provider], *,
+                 default_provider: str = 'demo', default_model: str | None = None,
+                 flush_interval: float = 0.04, checkpoint_interval: float = 1.0) -> None:
+        self.storage = storage
+        self.bus = bus
+        self.providers = dict(providers)
+        self.default_provider = default_provider
+        self.default_model = default_model
+        self.flush_interval = flush_interval
+        self.checkpoint_interval = checkpoint_interval
+        self._sessions: dict[str, StreamSession] = {}
+
+    def resolve(self, provider: str | None, model: str | None) -> tuple[Provider, str]:
+        name = provider or self.default_provider
+        found = self.providers.get(name)
+        if found is None:
+            raise InvalidRequest(f'Unknown provider {name!r}: choose one of {", ".join(sorted(self.providers))}.')
+        if model is None:
+            model = self.default_model if name == self.default_provider and self.default_model else None
+        return found, (model or found.default_model)
+
+    async def start(self, project_id: str, prompt: str, *, owner: str = 'local', provider: str | None = None,
+                    model: str | None = None) -> tuple[MessageRecord, MessageRecord]:
+        """Store the prompt and an empty answer, then generate the answer in the background."""
+        if not prompt.strip():
+            raise InvalidRequest('The prompt is empty: type what you want the model to write.')
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise InvalidRequest(f'The prompt is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}.')
+        chosen, model_name = self.resolve(provider, model)
+        if await self.storage.get_project(project_id, owner) is None:
+            raise NotFound('This project does not exist (or is not yours).')
+        history = await self.storage.list_messages(project_id, owner)
+        user = await self.storage.add_message(project_id, 'user', prompt, owner=owner)
+        answer = await self.storage.add_message(project_id, 'assistant', '', status='pending', reply_to=user.id,
+                                                provider=chosen.name, model=model_name, owner=owner)
+        messages = [ChatMessage(m.role, m.content) for m in history  # type: ignore[arg-type]
+                    if m.content and m.role in ('user', 'assistant', 'system')]
+        messages.append(ChatMessage('user', prompt))
+        request = CompletionRequest(messages=tuple(messages), model=model_name)
+        session = StreamSession(self, answer, chosen, model_name, request)
+        self._sessions[answer.id] = session
+        session.announce()
+        session.task = asyncio.create_task(session.run(), name=f'stream-{answer.id}')
+        return user, answer
+
+    def session(self, message_id: str) -> StreamSession | None:
+        return self._sessions.get(message_id)
+
+    def active_ids(self) -> list[str]:
+        return list(self._sessions)
+
+    def attach(self, message_id: str) -> Attachment | None:
+        """Snapshot + subscription from the same position (atomic: no await between them)."""
+        session = self._sessions.get(message_id)
+        if session is None or not self.bus.is_open(session.topic):
+            return None
+        session.flush()
+        position = self.bus.position(session.topic)
+        return Attachment(session.renderer.snapshot_ops(), position, session.status, dict(session.metadata),
+                          self.bus.subscribe(session.topic, position))
+
+    async def stop(self, message_id: str) -> bool:
+        session = self._sessions.get(message_id)
+        if session is None or session.task is None or session.task.done():
+            return False
+        session.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await session.task
+        return True
+
+    def _ended(self, session: StreamSession) -> None:
+        self._sessions.pop(session.message_id, None)
+        self.bus.close_topic(session.topic)
+
+    async def shutdown(self) -> None:
+        """Server stopping: every running answer is saved as interrupted, never left 'streaming'."""
+        tasks = [s.task for s in self._sessions.values() if s.task is not None and not s.task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,123 @@
+"""A prompt's answer streams live into Chromium: code blocks open at once, grow highlighted, end exact."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+import pytest
+from services.parser import parse
+from services.providers.demo import demo_answer
+from tests.e2e.conftest import AppProcess
+
+pytestmark = pytest.mark.e2e
+
+CODE_TEXTS = 'els => els.map(e => e.textContent)'
+
+
+def expected_code(text: str) -> list[tuple[str, str]]:
+    """(language, code) of each fenced block, as CommonMark shows it."""
+    out = []
+    for block in parse(text):
+        if block.kind == 'code':
+            code = ''.join(line[min(block.indent, len(line) - len(line.lstrip(' '))):] for line in _lines(block.text))
+            out.append((block.language.lower(), code))
+    return out
+
+
+def _lines(text: str) -> list[str]:
+    """Split after \\n, \\r\\n or \\r only (never at U+2028 and friends)."""
+    lines, start, i = [], 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == '\n' or ch == '\r':
+            if ch == '\r' and i + 1 < len(text) and text[i + 1] == '\n':
+                i += 1
+            lines.append(text[start:i + 1])
+            start = i + 1
+        i += 1
+    if start < len(text):
+        lines.append(text[start:])
+    return lines
+
+
+def send(page: Page, prompt: str) -> None:
+    box = page.get_by_test_id('prompt-input')
+    box.fill(prompt)
+    box.press('Enter')
+
+
+def last_answer(page: Page):
+    return page.locator('[data-testid=message][data-role=assistant]').last
+
+
+def wait_done(page: Page, timeout: float = 60_000) -> None:
+    expect(last_answer(page)).to_have_attribute('data-status', 'completed', timeout=timeout)
+
+
+def test_answer_streams_with_live_code_blocks_and_ends_exact(demo_app: AppProcess, page: Page) -> None:
+    prompt = 'Show me some tricky unicode handling in python'
+    text = demo_answer(prompt)
+    expected = expected_code(text)
+    assert any(lang == 'python' for lang, _ in expected)
+
+    page.goto(demo_app.url)
+    send(page, prompt)
+    answer = last_answer(page)
+    expect(answer).to_have_attribute('data-status', 'streaming', timeout=15_000)
+    live = answer.locator('[data-testid=code-block][data-streaming=true]').first
+    expect(live).to_be_visible(timeout=30_000)
+    assert live.get_attribute('data-language') == expected[0][0]
+    # While a block streams, no raw fence is shown anywhere in prose.
+    prose = answer.locator('.sv-prose').evaluate_all('els => els.map(e => e.textContent).join("")')
+    assert '```' not in prose and '~~~' not in prose
+    assert answer.get_by_test_id('stream-status').get_attribute('data-status') == 'streaming'
+
+    wait_done(page)
+    blocks = answer.locator('[data-testid=code-block]')
+    assert blocks.count() == len(expected)
+    assert [b.get_attribute('data-language') for b in blocks.all()] == [lang for lang, _ in expected]
+    assert all(b.get_attribute('data-streaming') == 'false' for b in blocks.all())
+    assert answer.get_by_test_id('code-text').evaluate_all(CODE_TEXTS) == [code for _, code in expected]
+    assert answer.get_by_test_id('copy-code-button').count() == len(expected)
+    assert answer.get_by_test_id('download-code-button').count() == len(expected)
+    # Hostile content stays inert text.
+    content = answer.get_by_test_id('message-content')
+    assert content.locator('script').count() == 0
+    assert content.locator('img').count() == 0
+    assert content.locator('a[href^="javascript"], a[href^="JAVASCRIPT" i]').count() == 0
+    assert '<script>alert(1)</script>' in content.text_content()
+    assert page.dialogs == []  # type: ignore[attr-defined]
+    # Highlighted: pygments classes on the python block.
+    assert blocks.first.locator('span.k, span.kn, span.nf, span.s2, span.s1').count() > 0
+
+
+def test_reload_mid_stream_continues_and_ends_exact(demo_app: AppProcess, page: Page) -> None:
+    prompt = 'Write a typescript http api server, please'
+    expected = expected_code(demo_answer(prompt))
+    page.goto(demo_app.url)
+    send(page, prompt)
+    expect(last_answer(page).locator('[data-testid=code-block]').first).to_be_visible(timeout=30_000)
+    assert last_answer(page).get_attribute('data-status') == 'streaming'
+    page.wait_for_url('**/projects/*')
+    page.reload()
+    answer = last_answer(page)
+    # The text so far is there at once, and the stream goes on live.
+    expect(answer.locator('[data-testid=code-block]').first).to_be_attached(timeout=10_000)
+    wait_done(page)
+    assert answer.get_by_test_id('code-text').evaluate_all(CODE_TEXTS) == [code for _, code in expected]
+
+
+def test_second_tab_follows_the_same_stream(demo_app: AppProcess, page: Page) -> None:
+    prompt = 'A rust cli that counts words'
+    expected = [code for _, code in expected_code(demo_answer(prompt))]
+    page.goto(demo_app.url)
+    send(page, prompt)
+    expect(last_answer(page)).to_have_attribute('data-status', 'streaming', timeout=15_000)
+    page.wait_for_url('**/projects/*')
+    other = page.context.new_page()
+    other.goto(page.url)
+    expect(last_answer(other)).to_have_attribute('data-status', 'streaming', timeout=10_000)
+    wait_done(page)
+    wait_done(other)
+    for p in (page, other):
+        assert last_answer(p).get_by_test_id('code-text').evaluate_all(CODE_TEXTS) == expected
