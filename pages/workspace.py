@@ -53,6 +53,8 @@ class Workspace:
         self.messages_box: ui.column
         self.prompt: ui.textarea
         self.prompt_error: ui.label
+        self.title: ui.label
+        self.projects: list[ProjectRecord] = []
 
     async def build(self) -> None:
         _head()
@@ -62,19 +64,14 @@ class Workspace:
             with ui.row().classes('items-center gap-2'):
                 ui.button(icon='menu', on_click=lambda: drawer.toggle()).props('flat round dense')
                 ui.label('Scribe').classes('text-lg font-semibold')
-                ui.label(self.project.title if self.project else '').classes('text-sm text-grey-7').props(
-                    'data-testid=project-title')
+                self.title = ui.label(self.project.title if self.project else '').classes(
+                    'text-sm text-grey-7').props('data-testid=project-title')
             connection_status()
         with ui.left_drawer(value=True).classes('q-pa-sm').props('width=260 bordered') as drawer:
             ui.button('New project', icon='add', on_click=self.new_project).props(
                 'unelevated no-caps data-testid=new-project-button').classes('w-full q-mb-sm')
-            with ui.list().classes('scribe-projects w-full').props('dense data-testid=project-list'):
-                for p in projects:
-                    active = self.project is not None and p.id == self.project.id
-                    with ui.item(on_click=lambda p=p: ui.navigate.to(f'/projects/{p.id}')).classes(
-                            'active' if active else '').props(f'clickable data-project-id={p.id}'):
-                        with ui.item_section():
-                            ui.item_label(p.title).classes('ellipsis')
+            self.projects = projects
+            self.project_list()
         with ui.column().classes('scribe-main q-pa-md gap-3') as self.messages_box:
             if self.project is None:
                 ui.label('Ask for some code: a new project starts with your first prompt.').classes(
@@ -85,15 +82,31 @@ class Workspace:
         with ui.footer().classes('bg-white q-pa-sm').style('border-top: 1px solid var(--scribe-border)'):
             with ui.column().classes('scribe-main gap-1'):
                 with ui.row().classes('w-full items-end no-wrap gap-2'):
-                    self.prompt = ui.textarea(placeholder='Ask for code… (Enter sends, Shift+Enter for a new line)') \
-                        .props('autogrow outlined dense autofocus data-testid=prompt-input input-style="max-height: 30vh"') \
-                        .classes('col-grow')
+                    self.prompt = ui.textarea(placeholder='Ask for code… (Enter sends, Shift+Enter for a new line)')
+                    self.prompt.props('autogrow outlined dense autofocus data-testid=prompt-input '
+                                      'input-style="max-height: 30vh"').classes('col-grow')
                     self.prompt.on('keydown', self.send, js_handler='''(e) => {
                         if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); emit(); }
                     }''')
                     ui.button(icon='send', on_click=self.send).props('unelevated data-testid=send-button')
                 self.prompt_error = ui.label('').classes('scribe-prompt-error').props('data-testid=prompt-error')
                 self.prompt_error.set_visibility(False)
+
+    @ui.refreshable_method
+    def project_list(self) -> None:
+        with ui.list().classes('scribe-projects w-full').props('dense data-testid=project-list'):
+            for p in self.projects:
+                active = self.project is not None and p.id == self.project.id
+                with ui.item(on_click=lambda p=p: ui.navigate.to(f'/projects/{p.id}')).classes(
+                        'active' if active else '').props(f'clickable data-project-id={p.id}'), ui.item_section():
+                    ui.item_label(p.title).classes('ellipsis')
+
+    async def _retitle(self, title: str) -> None:
+        assert self.project is not None
+        self.project = await self.services.storage.rename_project(self.project.id, title, OWNER) or self.project
+        self.title.text = self.project.title
+        self.projects = await self.services.storage.list_projects(OWNER)
+        self.project_list.refresh()
 
     def _card(self, message: MessageRecord) -> None:
         if message.role != 'assistant':
@@ -129,16 +142,15 @@ class Workspace:
         text = self.prompt.value or ''
         self.prompt_error.set_visibility(False)
         try:
-            if not text.strip():
-                raise ScribeError('The prompt is empty: type what you want the model to write.')
+            self.services.manager.validate(text)
+            title = text.strip().split('\n', 1)[0][:60]
             if self.project is None:
-                title = text.strip().splitlines()[0][:60] if text.strip() else DEFAULT_TITLE
                 self.project = await self.services.storage.create_project(title, OWNER)
                 ui.navigate.history.push(f'/projects/{self.project.id}')
                 self.messages_box.clear()
+                await self._retitle(title)
             elif self.project.title == DEFAULT_TITLE:
-                title = text.strip().split('\n', 1)[0][:60]
-                await self.services.storage.rename_project(self.project.id, title, OWNER)
+                await self._retitle(title)
             user, answer = await self.services.manager.start(self.project.id, text, owner=OWNER)
         except ScribeError as exc:
             self.prompt_error.text = str(exc)

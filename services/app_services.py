@@ -34,6 +34,11 @@ class AppServices:
         return cls(settings, storage, bus, providers, manager)
 
     async def start(self) -> None:
+        if self.settings.redis_url:
+            log.warning('--redis-url is set, but this version shares streams in-process only: '
+                        'run a single app process')
+        if self.settings.auth:
+            log.warning('--auth is set, but accounts are not available yet: the app runs single-user')
         await self.storage.start()
         orphans = await self.storage.interrupt_orphans()
         if orphans:

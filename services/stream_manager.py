@@ -207,14 +207,18 @@ class StreamManager:
             model = self.default_model if name == self.default_provider and self.default_model else None
         return found, (model or found.default_model)
 
-    async def start(self, project_id: str, prompt: str, *, owner: str = 'local', provider: str | None = None,
-                    model: str | None = None) -> tuple[MessageRecord, MessageRecord]:
-        """Store the prompt and an empty answer, then generate the answer in the background."""
+    def validate(self, prompt: str, provider: str | None = None, model: str | None = None) -> tuple[Provider, str]:
+        """Refuse a request that cannot be sent before anything is stored."""
         if not prompt.strip():
             raise InvalidRequest('The prompt is empty: type what you want the model to write.')
         if len(prompt) > MAX_PROMPT_CHARS:
             raise InvalidRequest(f'The prompt is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}.')
-        chosen, model_name = self.resolve(provider, model)
+        return self.resolve(provider, model)
+
+    async def start(self, project_id: str, prompt: str, *, owner: str = 'local', provider: str | None = None,
+                    model: str | None = None) -> tuple[MessageRecord, MessageRecord]:
+        """Store the prompt and an empty answer, then generate the answer in the background."""
+        chosen, model_name = self.validate(prompt, provider, model)
         if await self.storage.get_project(project_id, owner) is None:
             raise NotFound('This project does not exist (or is not yours).')
         history = await self.storage.list_messages(project_id, owner)

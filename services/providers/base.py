@@ -50,5 +50,5 @@ class Provider(ABC):
         """The models this provider offers; the built-in list when the provider cannot be asked."""
         return [self.default_model]
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027  (optional hook: most providers hold nothing to release)
         """Release connections; called once at shutdown."""

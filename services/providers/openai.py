@@ -27,7 +27,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
@@ -100,7 +100,7 @@ class OpenAIProvider(Provider):
             return str(self._client.base_url)
         return self._base_url or os.environ.get('OPENAI_BASE_URL') or 'https://api.openai.com/v1'
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[str]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[str, None]:
         client = self._get_client()
         options: dict[str, Any] = {}
         if request.temperature is not None:

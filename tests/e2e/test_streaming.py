@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import Page, expect
 
-import pytest
 from services.parser import parse
 from services.providers.demo import demo_answer
 from tests.e2e.conftest import AppProcess

@@ -1,0 +1,1330 @@
+"""Incremental pygments highlighting of a fenced code block that arrives line by line.
+
+Re-highlighting a whole block on every chunk is quadratic, and lexing each line on its own is wrong for anything
+that spans lines (docstrings, block comments, heredocs). So we run pygments' ``RegexLexer`` algorithm ourselves,
+one finished line at a time, carrying the state stack from line to line; only the unfinished tail line is lexed
+again, from the carried state, and never committed.
+
+Why this is exact. A ``RegexLexer`` run is a sequence of steps: at position ``p`` with state stack ``S`` it tries
+the rules of ``S[-1]`` in order and takes the first match. Lexing a line while only the text up to its end is known
+gives the same step as lexing the whole block *unless some attempted regex looked past the known end* (the lazy
+regex of a Python docstring that has not seen its closing quotes yet, a whitespace run that stops at the end, ...).
+Python's ``re`` cannot say how far it looked, so every rule's pattern is analysed once (``re._parser``) for facts
+that bound it:
+
+* it can never consume a newline (then it cannot look past the next one);
+* it can look at most ``peek`` characters ahead;
+* it must start with a fixed head (``def``, three quotes, ``/*``), possibly after a run of optional characters, so an
+  attempt where that head occurs nowhere in reach failed without looking further;
+* it is one greedy character-class repeat (whitespace+), whose match stops at the first character outside the class;
+* it is anchored at a line start (``^``) and the position is not one.
+
+A step whose attempts are all bounded inside the known text is *proven* final. Any other step is recorded as
+*pending* with its position, state stack and the outcome of its unproven attempts. A pending step is re-checked
+(only its unproven regexes are run again) when more lines have arrived; if an outcome changed, the block is lexed
+again from that step until the new run reaches a position and state stack that the old run also had at a step
+boundary (from there on both runs are identical), and the lines in between are re-rendered and sent as a
+correction. ``close()`` re-checks every remaining pending step against the final text, which is the ground truth,
+so the committed result then equals one pygments pass character for character. Only unproven steps cost anything
+extra, and they are few (see ``bench``/the report): the total stays close to one pygments pass.
+
+Lexers that are not plain ``RegexLexer`` (hand-written ones such as JSON, ``ExtendedRegexLexer`` such as YAML)
+are lexed line by line for the live view and corrected by one real pass at close. ``RegexLexer`` subclasses that
+post-process tokens in an overridden ``get_tokens_unprocessed`` (C, C++, Lua, PHP, ...) use the incremental
+engine plus their post-processing for the live view, and are also verified by one real pass at close.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import copy
+import functools
+import importlib
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final, TypeAlias
+
+from pygments.formatters.html import HtmlFormatter
+from pygments.lexer import ExtendedRegexLexer, RegexLexer
+from pygments.lexers import get_lexer_by_name, get_lexer_for_filename, guess_lexer
+from pygments.styles import get_all_styles
+from pygments.token import STANDARD_TYPES, Error, Text, Whitespace, _TokenType
+from pygments.util import ClassNotFound
+
+from services.errors import ConfigError
+
+__all__ = ['CodeHighlighter', 'HighlightUpdate', 'TokenType', 'available_styles', 'highlight_block',
+           'highlight_css', 'split_lines']
+
+#: pygments.token._TokenType; pygments ships no type hints, so this is Any to the type checker.
+TokenType: TypeAlias = Any
+Token2: TypeAlias = tuple[Any, str]
+_Match: TypeAlias = re.Match[str]
+_Stack: TypeAlias = tuple[str, ...]
+
+_sre_parse: Any = importlib.import_module('re._parser')
+_sre: Any = importlib.import_module('re._constants')
+
+_INF: Final = 1 << 40
+_ROOT: Final[_Stack] = ('root',)
+_LINE_RE: Final = re.compile(r'[^\r\n]*(?:\r\n?|\n)|[^\r\n]+')
+
+
+def split_lines(code: str) -> list[str]:
+    """Lines with their endings ('\\n', '\\r\\n' or '\\r'), as the fence parser delivers them."""
+    return _LINE_RE.findall(code)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class HighlightUpdate:
+    start: int              # index of the first line whose html follows
+    lines: list[str]        # html of lines start, start+1, ...: replaces those lines and appends any beyond
+    language: str | None = None   # set when this update resolved the language (e.g. after a guess)
+
+
+_CSS_CLASS: dict[Any, str] = {}
+
+
+def _css_class(ttype: Any) -> str:
+    """The short class HtmlFormatter would use, except that a type outside STANDARD_TYPES borrows its nearest
+    standard ancestor's class (the style sheet only has rules for those), and Text/Whitespace stay unwrapped."""
+    cls = _CSS_CLASS.get(ttype)
+    if cls is None:
+        if ttype in Text:
+            cls = ''
+        else:
+            t = ttype
+            while t not in STANDARD_TYPES and t.parent is not None:
+                t = t.parent
+            cls = str(STANDARD_TYPES.get(t, ''))
+        _CSS_CLASS[ttype] = cls
+    return cls
+
+
+def _escape(text: str) -> str:
+    # Text only ever sits between tags, never in an attribute, so quotes are harmless; & < > are not.
+    if '&' in text:
+        text = text.replace('&', '&amp;')
+    if '<' in text:
+        text = text.replace('<', '&lt;')
+    if '>' in text:
+        text = text.replace('>', '&gt;')
+    return text
+
+
+def render_tokens(toks: Iterable[Token2]) -> str:
+    """Compact html for the websocket: unquoted single-word classes, one span per run of the same class."""
+    parts: list[str] = []
+    cur = ''
+    buf: list[str] = []
+    get = _CSS_CLASS.get
+    for ttype, value in toks:
+        cls = get(ttype)
+        if cls is None:
+            cls = _css_class(ttype)
+        if cls != cur and buf:
+            text = _escape(''.join(buf))
+            parts.append(f'<span class={cur}>{text}</span>' if cur else text)
+            buf = []
+        cur = cls
+        buf.append(value)
+    if buf:
+        text = _escape(''.join(buf))
+        parts.append(f'<span class={cur}>{text}</span>' if cur else text)
+    return ''.join(parts)
+
+
+@functools.lru_cache(maxsize=32)
+def highlight_css(style: str, scope: str = '.scribe-code') -> str:
+    """CSS of a pygments style, every rule under ``scope``. Only the background and token rules: the line-number
+    and bare ``pre`` rules that ``get_style_defs`` adds would leak into the rest of the page."""
+    try:
+        formatter = HtmlFormatter(style=style)
+    except ClassNotFound as exc:
+        raise ConfigError(f'unknown highlight style {style!r}') from exc
+    lines: list[str] = [*formatter.get_background_style_defs(scope), *formatter.get_token_style_defs(scope)]
+    return '\n'.join(lines)
+
+
+def available_styles() -> list[str]:
+    return sorted(str(name) for name in get_all_styles())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Language resolution
+# --------------------------------------------------------------------------------------------------------------
+
+_OPTIONS: Final = {'stripnl': False, 'ensurenl': False}
+_EXTRA_ALIASES: Final = {
+    'golang': 'go', 'shell': 'bash', 'shellscript': 'bash', 'plaintext': 'text', 'plain': 'text', 'txt': 'text',
+    'none': 'text', 'nohighlight': 'text', 'jsonc': 'json', 'json5': 'json', 'svelte': 'html', 'objc': 'objective-c',
+    'c#': 'csharp', 'f#': 'fsharp', 'ps': 'powershell', 'pwsh': 'powershell', 'h': 'c', 'hpp': 'cpp',
+    'cc': 'cpp', 'cxx': 'cpp', 'mjs': 'javascript', 'cjs': 'javascript', 'mts': 'typescript', 'cts': 'typescript',
+}
+_LEXERS: dict[str, Any] = {}
+_UNKNOWN: set[str] = set()
+_MAX_UNKNOWN: Final = 512
+
+
+def _clean_word(info: str) -> str:
+    """The language word of an info string: '```python title="x"' -> 'python', '{.rust}' -> 'rust'."""
+    words = info.strip().split()
+    if not words:
+        return ''
+    word = words[0].strip('{}.,;').lower()
+    if word.startswith('language-'):
+        word = word[len('language-'):]
+    return word
+
+
+def _lexer_for(word: str) -> Any | None:
+    """A cached lexer (they are stateless for get_tokens_unprocessed) for a fence word, trying pygments' aliases,
+    a few common extra ones, then the word as a file extension."""
+    if not word or word in _UNKNOWN:
+        return None
+    lexer = _LEXERS.get(word)
+    if lexer is not None:
+        return lexer
+    for name in (word, _EXTRA_ALIASES.get(word)):
+        if name:
+            try:
+                lexer = get_lexer_by_name(name, **_OPTIONS)
+                break
+            except ClassNotFound:
+                pass
+    if lexer is None and re.fullmatch(r'[\w+#-]{1,20}', word):
+        with contextlib.suppress(ClassNotFound):
+            lexer = get_lexer_for_filename(f'x.{word}', **_OPTIONS)
+    if lexer is None:
+        if len(_UNKNOWN) < _MAX_UNKNOWN:
+            _UNKNOWN.add(word)
+        return None
+    # share one instance per lexer class, whatever word found it
+    shared: Any = _LEXERS.setdefault(type(lexer).__name__, lexer)
+    _LEXERS[word] = shared
+    return shared
+
+
+# Strong, cheap signals for the languages models write most. pygments' analyse_text alone is weak here: it calls
+# any text containing 'import ' Python (so Go), and has no opinion on most TypeScript, Rust or SQL.
+_SIGNALS: Final[tuple[tuple[str, re.Pattern[str], int], ...]] = (
+    ('python', re.compile(r'^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+\w+[^\n]*:[ \t]*$', re.M), 3),
+    ('python', re.compile(r'^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import[ \t]|import[ \t]+[\w.]+(?:[ \t]+as[ \t]+\w+)?'
+                          r'[ \t]*$)', re.M), 2),
+    ('python', re.compile(r'^[ \t]*(?:if|elif|else|for|while|with|try|except|finally)\b[^\n;{]*:[ \t]*$', re.M), 2),
+    ('python', re.compile(r'\bself\.\w|\bprint\(|\bNone\b|"""|^[ \t]*@\w', re.M), 1),
+    ('go', re.compile(r'^package[ \t]+\w+[ \t]*$', re.M), 4),
+    ('go', re.compile(r'^func[ \t]+(?:\([^)\n]*\)[ \t]*)?\w+\(', re.M), 3),
+    ('go', re.compile(r':=|\bfmt\.\w'), 1),
+    ('rust', re.compile(r'^[ \t]*(?:pub(?:\([\w:]+\))?[ \t]+)?(?:async[ \t]+)?fn[ \t]+\w+', re.M), 3),
+    ('rust', re.compile(r'\blet[ \t]+mut\b|\bimpl\b|\b(?:println|vec|format)!|&mut\b|\buse[ \t]+\w+::'), 2),
+    ('typescript', re.compile(r'^[ \t]*(?:export[ \t]+)?(?:interface|type|enum)[ \t]+\w+', re.M), 3),
+    ('typescript', re.compile(r'\w[ \t]*:[ \t]*(?:string|number|boolean|void|any|unknown)\b'), 2),
+    ('javascript', re.compile(r'^[ \t]*(?:export[ \t]+)?(?:const|let|var)[ \t]+\w+[ \t]*=|'
+                              r'\bfunction\b[ \t]*\w*[ \t]*\(|=>|\bconsole\.\w+\(|\brequire\(', re.M), 2),
+    ('bash', re.compile(r'^#!.*\b(?:ba|z)?sh\b', re.M), 5),
+    ('bash', re.compile(r'^[ \t]*(?:\$[ \t]+)?(?:echo|export|cd|sudo|apt(?:-get)?|brew|npm|npx|pip3?|git|curl|wget|'
+                        r'mkdir|chmod|ls|cat|docker|kubectl|source|rm|cp|mv)[ \t]', re.M), 2),
+    ('bash', re.compile(r'^[ \t]*(?:fi|done|esac)[ \t]*$|\$\{\w+|\$\(\w', re.M), 2),
+    ('sql', re.compile(r'^[ \t]*(?:SELECT[ \t]|INSERT[ \t]+INTO|UPDATE[ \t]+\w+[ \t]+SET|DELETE[ \t]+FROM|CREATE[ \t]+'
+                       r'(?:TABLE|INDEX|VIEW|DATABASE)|ALTER[ \t]+TABLE|DROP[ \t]+TABLE|WITH[ \t]+\w+[ \t]+AS[ \t]*\()',
+                       re.M | re.I), 4),
+    ('html', re.compile(r'^[ \t]*<(?:!doctype|html|head|body|div|span|p|ul|li|table|script|style|section|main|nav)\b',
+                        re.M | re.I), 3),
+    ('c', re.compile(r'^[ \t]*#[ \t]*include[ \t]*[<"]', re.M), 3),
+    ('cpp', re.compile(r'\bstd::|\btemplate[ \t]*<|\bnamespace[ \t]+\w+|'
+                       r'#include[ \t]*<(?:iostream|vector|string)>'), 3),
+    ('java', re.compile(r'\bpublic[ \t]+(?:static[ \t]+)?(?:final[ \t]+)?(?:class|void|interface)\b|System\.out\.'), 3),
+    ('json', re.compile(r'\A\s*[\[{]\s*(?:"[^"\n]*"\s*:|[\[{"\d-])'), 4),
+    ('yaml', re.compile(r'^[\w-]+:(?:[ \t]+[^\n{};]+)?[ \t]*$', re.M), 1),
+)
+_FAMILY: Final = {'typescript': 'javascript', 'cpp': 'c'}
+_GUESS_LINES: Final = 10
+_GUESS_THRESHOLD: Final = 0.5
+
+
+def guess_language(text: str) -> str | None:
+    """A language word for unlabelled code, or None when unsure (then it is shown as plain text)."""
+    scores: dict[str, int] = {}
+    for lang, pattern, weight in _SIGNALS:
+        hits = len(pattern.findall(text, 0, 4000))
+        if hits:
+            scores[lang] = scores.get(lang, 0) + weight * min(hits, 3)
+    for child, parent in _FAMILY.items():
+        if child in scores and parent in scores:
+            scores[child] += scores.pop(parent)
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    if ranked and ranked[0][1] >= 3 and (len(ranked) == 1 or ranked[0][1] >= 1.5 * ranked[1][1]):
+        return ranked[0][0]
+    try:
+        lexer = guess_lexer(text)
+    except ClassNotFound:
+        return None
+    score = float(type(lexer).analyse_text(text))
+    aliases = getattr(lexer, 'aliases', None)
+    if score >= _GUESS_THRESHOLD and aliases and aliases[0] != 'text':
+        return str(aliases[0])
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pattern analysis
+# --------------------------------------------------------------------------------------------------------------
+
+_ANCHOR_NONE: Final = 0
+_ANCHOR_LINE: Final = 1
+_ANCHOR_STRING: Final = 2
+
+_ATOMS: Final = (_sre.LITERAL, _sre.NOT_LITERAL, _sre.ANY, _sre.IN)
+_REPEATS: Final = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT)
+_GREEDY: Final = (_sre.MAX_REPEAT, _sre.POSSESSIVE_REPEAT)
+_NL_CATEGORIES: Final = {_sre.CATEGORY_SPACE, _sre.CATEGORY_NOT_DIGIT, _sre.CATEGORY_NOT_WORD,
+                         _sre.CATEGORY_LINEBREAK}
+_SAFE_CATEGORIES: Final = {_sre.CATEGORY_NOT_SPACE, _sre.CATEGORY_DIGIT, _sre.CATEGORY_WORD,
+                           _sre.CATEGORY_NOT_LINEBREAK}
+_CATEGORY_SRC: Final = {_sre.CATEGORY_DIGIT: r'\d', _sre.CATEGORY_NOT_DIGIT: r'\D', _sre.CATEGORY_SPACE: r'\s',
+                        _sre.CATEGORY_NOT_SPACE: r'\S', _sre.CATEGORY_WORD: r'\w', _sre.CATEGORY_NOT_WORD: r'\W'}
+_ASCII: Final = tuple(chr(i) for i in range(128))
+
+
+class _Unsupported(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Info:
+    """What one rule's pattern can look at, relative to the attempt position (see the module docstring)."""
+
+    nlfree: bool            # can never consume (or look ahead at) a '\n'
+    peek: int               # looks at most this many characters ahead (_INF: unbounded)
+    anchor: int
+    simple_run: bool        # the whole pattern is one greedy unbounded repeat of a character class
+    prefix: Callable[[str, int], _Match | None] | None    # possessive run of the optional leading characters
+    head1: Callable[[str, int, int], _Match | None] | None  # .search for the first mandatory character
+    head: Callable[[str, int, int], _Match | None] | None   # .search for the mandatory fixed head
+    headlen: int
+    first_ascii: frozenset[str] | None   # ASCII characters that can be consumed first (None: any)
+
+    @property
+    def quick(self) -> bool:
+        return self.nlfree or self.peek < _INF
+
+
+_CONSERVATIVE: Final = _Info(False, _INF, _ANCHOR_NONE, False, None, None, None, 0, None)
+
+
+def _in_has_nl(items: Any) -> bool:
+    negate = False
+    hit = False
+    for op, av in items:
+        if op is _sre.NEGATE:
+            negate = True
+        elif op is _sre.LITERAL:
+            hit = hit or av == 10
+        elif op is _sre.RANGE:
+            hit = hit or av[0] <= 10 <= av[1]
+        elif op is _sre.CATEGORY:
+            if av in _NL_CATEGORIES:
+                hit = True
+            elif av not in _SAFE_CATEGORIES:
+                return True
+        else:
+            return True
+    return hit != negate
+
+
+def _atom_has_nl(op: Any, av: Any, flags: int) -> bool:
+    if op is _sre.LITERAL:
+        return bool(av == 10)
+    if op is _sre.NOT_LITERAL:
+        return bool(av != 10)
+    if op is _sre.ANY:
+        return bool(flags & re.DOTALL)
+    return _in_has_nl(av)
+
+
+def _measure(items: Any, flags: int) -> tuple[int, int, bool, int]:
+    """(max width, max peek, can touch '\\n', max lookbehind width) of a parsed sequence, conservatively."""
+    w = p = lb = 0
+    nl = False
+    for op, av in items:
+        if op in _ATOMS:
+            p = max(p, w + 1)
+            w += 1
+            nl = nl or _atom_has_nl(op, av, flags)
+        elif op is _sre.AT:
+            if av in (_sre.AT_BEGINNING, _sre.AT_BEGINNING_STRING):
+                lb = max(lb, 1)
+            elif av is _sre.AT_END and not flags & re.MULTILINE:
+                p = max(p, w + 2)          # '$' without MULTILINE also matches before a final '\n'
+                nl = True
+            else:
+                p = max(p, w + 1)
+                lb = max(lb, 1)
+        elif op in (_sre.ASSERT, _sre.ASSERT_NOT):
+            direction, sub = av
+            bw, bp, bnl, blb = _measure(sub, flags)
+            if direction == 1:
+                p = max(p, w + bp)
+                nl = nl or bnl
+                lb = max(lb, blb - w)
+            else:
+                p = max(p, w + 1)
+                lb = max(lb, bw + blb + 1 - w)
+        elif op is _sre.SUBPATTERN:
+            _group, add, remove, sub = av
+            bw, bp, bnl, blb = _measure(sub, (flags | add) & ~remove)
+            p, w, nl, lb = max(p, w + bp), w + bw, nl or bnl, max(lb, blb - w)
+        elif op is _sre.ATOMIC_GROUP:
+            bw, bp, bnl, blb = _measure(av, flags)
+            p, w, nl, lb = max(p, w + bp), w + bw, nl or bnl, max(lb, blb - w)
+        elif op is _sre.BRANCH:
+            results = [_measure(alt, flags) for alt in av[1]]
+            p = max(p, w + max(r[1] for r in results))
+            lb = max(lb, max(r[3] for r in results) - w)
+            w += max(r[0] for r in results)
+            nl = nl or any(r[2] for r in results)
+        elif op in _REPEATS:
+            _lo, hi, sub = av
+            bw, bp, bnl, blb = _measure(sub, flags)
+            lb = max(lb, blb - w)
+            nl = nl or bnl
+            if hi == _sre.MAXREPEAT and (bw or bp):
+                w = p = _INF
+            else:
+                reps = 1 if hi == _sre.MAXREPEAT else int(hi)
+                p = max(p, w + reps * max(bw, bp))
+                w += reps * bw
+        elif op is _sre.GROUPREF_EXISTS:
+            _group, yes, no = av
+            ry = _measure(yes, flags)
+            rn = _measure(no, flags) if no is not None else (0, 0, False, 0)
+            p = max(p, w + ry[1], w + rn[1])
+            lb = max(lb, ry[3] - w, rn[3] - w)
+            w += max(ry[0], rn[0])
+            nl = nl or ry[2] or rn[2]
+        else:   # GROUPREF and anything new: assume the worst
+            return _INF, _INF, True, lb
+        w, p = min(w, _INF), min(p, _INF)
+    return w, p, nl, max(lb, 0)
+
+
+def _flatten(items: Any) -> list[tuple[Any, Any]]:
+    """Inline plain groups, so '(\\s*)(\"\"\")' reads as a sequence of atoms; stop at scoped flags."""
+    out: list[tuple[Any, Any]] = []
+    for op, av in items:
+        if op is _sre.SUBPATTERN and not av[1] and not av[2]:
+            out.extend(_flatten(av[3]))
+        else:
+            out.append((op, av))
+    return out
+
+
+def _char(code: int) -> str:
+    return f'\\U{code:08x}'
+
+
+def _atom_src(op: Any, av: Any, flags: int) -> str:
+    if op is _sre.LITERAL:
+        return f'[{_char(av)}]'
+    if op is _sre.NOT_LITERAL:
+        return f'[^{_char(av)}]'
+    if op is _sre.ANY:
+        return r'[\s\S]' if flags & re.DOTALL else r'[^\n]'
+    parts: list[str] = []
+    for iop, iav in av:
+        if iop is _sre.NEGATE:
+            parts.insert(0, '^')
+        elif iop is _sre.LITERAL:
+            parts.append(_char(iav))
+        elif iop is _sre.RANGE:
+            parts.append(f'{_char(iav[0])}-{_char(iav[1])}')
+        elif iop is _sre.CATEGORY and iav in _CATEGORY_SRC:
+            parts.append(_CATEGORY_SRC[iav])
+        else:
+            raise _Unsupported
+    return f'[{"".join(parts)}]'
+
+
+def _single(items: Any, flags: int) -> str | None:
+    """Source of a one-character matcher equivalent to ``items``, or None if it is not one."""
+    flat = _flatten(items)
+    if len(flat) != 1:
+        return None
+    op, av = flat[0]
+    if op in _ATOMS:
+        return _atom_src(op, av, flags)
+    if op is _sre.BRANCH:
+        alts = [_single(alt, flags) for alt in av[1]]
+        if all(alts):
+            return '(?:' + '|'.join(a for a in alts if a) + ')'
+    return None
+
+
+class _HeadFacts:
+    """Optional leading characters, then a fixed head of single characters. Zero-width items only restrict what
+    can match, so they are skipped: an attempt where the head occurs nowhere in reach fails, looking no further."""
+
+    __slots__ = ('first_ascii', 'head', 'head1', 'headlen', 'prefix')
+
+    def __init__(self, flat: list[tuple[Any, Any]], flags: int) -> None:
+        self.prefix: Callable[[str, int], _Match | None] | None = None
+        self.head1: Callable[[str, int, int], _Match | None] | None = None
+        self.head: Callable[[str, int, int], _Match | None] | None = None
+        self.headlen = 0
+        self.first_ascii: frozenset[str] | None = None
+        try:
+            prefix_srcs, head_srcs = self._sources(flat, flags)
+        except _Unsupported:
+            return
+        if not head_srcs:
+            return
+        cflags = flags & (re.IGNORECASE | re.ASCII | re.UNICODE)
+        if prefix_srcs:
+            self.prefix = re.compile('(?:' + '|'.join(prefix_srcs) + ')*+', cflags).match
+        self.head1 = re.compile(head_srcs[0], cflags).search
+        if len(head_srcs) > 1:
+            self.head = re.compile(''.join(head_srcs), cflags).search
+        self.headlen = len(head_srcs)
+        starter = re.compile('|'.join([*prefix_srcs, head_srcs[0]]), cflags).match
+        self.first_ascii = frozenset(c for c in _ASCII if starter(c))
+
+    @staticmethod
+    def _sources(flat: list[tuple[Any, Any]], flags: int) -> tuple[list[str], list[str]]:
+        prefix_srcs: list[str] = []
+        head_srcs: list[str] = []
+        zero_width = (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT)
+        i = 0
+        while i < len(flat):
+            op, av = flat[i]
+            if op in zero_width:
+                i += 1
+                continue
+            if op in _REPEATS and av[0] == 0:
+                src = _single(av[2], flags)
+                if src is None:
+                    break
+                prefix_srcs.append(src)
+                i += 1
+                continue
+            break
+        while i < len(flat):
+            op, av = flat[i]
+            if op in zero_width:
+                i += 1
+                continue
+            if op in _ATOMS:
+                head_srcs.append(_atom_src(op, av, flags))
+                i += 1
+                continue
+            src = _first_src([(op, av)], flags)
+            if src is not None:
+                head_srcs.append(src)
+            break
+        return prefix_srcs, head_srcs
+
+
+def _first_src(items: Any, flags: int) -> str | None:
+    """Source of a one-character matcher for the first character any match of ``items`` consumes, or None if a
+    match can be empty or its start is not a plain character."""
+    for op, av in items:
+        if op in (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT):
+            continue
+        if op in _ATOMS:
+            return _atom_src(op, av, flags)
+        if op is _sre.SUBPATTERN and not av[1] and not av[2]:
+            return _first_src(av[3], flags)
+        if op is _sre.ATOMIC_GROUP:
+            return _first_src(av, flags)
+        if op in _REPEATS and av[0] >= 1:
+            return _first_src(av[2], flags)
+        if op is _sre.BRANCH:
+            alts = [_first_src(alt, flags) for alt in av[1]]
+            srcs = [alt for alt in alts if alt is not None]
+            return '(?:' + '|'.join(srcs) + ')' if len(srcs) == len(alts) else None
+        return None
+    return None
+
+
+def _analyse(pattern: re.Pattern[str]) -> tuple[_Info, int]:
+    """The rule facts of a pattern and how far it can look behind its start (for the window context)."""
+    parsed = _sre_parse.parse(pattern.pattern, pattern.flags)
+    flags = int(parsed.state.flags)
+    width, peek, nl, lookbehind = _measure(parsed, flags)
+    flat = _flatten(parsed)
+    anchor = _ANCHOR_NONE
+    if flat and flat[0][0] is _sre.AT:
+        if flat[0][1] is _sre.AT_BEGINNING_STRING or (flat[0][1] is _sre.AT_BEGINNING and not flags & re.MULTILINE):
+            anchor = _ANCHOR_STRING
+        elif flat[0][1] is _sre.AT_BEGINNING:
+            anchor = _ANCHOR_LINE
+    simple_run = (len(flat) == 1 and flat[0][0] in _GREEDY and flat[0][1][1] == _sre.MAXREPEAT
+                  and _single(flat[0][1][2], flags) is not None)
+    h = _HeadFacts(flat, flags)
+    info = _Info(nlfree=not nl, peek=peek, anchor=anchor, simple_run=simple_run, prefix=h.prefix, head1=h.head1,
+                 head=h.head, headlen=h.headlen, first_ascii=h.first_ascii)
+    del width
+    return info, lookbehind
+
+
+_PATTERN_INFO: dict[re.Pattern[str], tuple[_Info, int]] = {}
+
+
+def _pattern_info(pattern: re.Pattern[str]) -> tuple[_Info, int]:
+    found = _PATTERN_INFO.get(pattern)
+    if found is None:
+        try:
+            found = _analyse(pattern)
+        except (_Unsupported, re.error, TypeError, ValueError, IndexError, RecursionError):
+            found = (_CONSERVATIVE, 64)
+        _PATTERN_INFO[pattern] = found
+    return found
+
+
+def _fail_safe(info: _Info, text: str, p: int, n: int, lastnl: int) -> bool:
+    """Whether a failed attempt at ``p`` fails for every continuation of ``text`` (which is known up to ``n``)."""
+    if (info.nlfree and p <= lastnl) or p + info.peek <= n:
+        return True
+    if info.anchor == _ANCHOR_LINE:
+        if p > 0 and text[p - 1] != '\n':
+            return True
+    elif info.anchor == _ANCHOR_STRING and p > 0:
+        return True
+    if info.head1 is not None:
+        run = info.prefix(text, p) if info.prefix is not None else None
+        r = run.end() if run is not None else p
+        if r < n and info.head1(text, p, r + 1) is None:
+            return True
+        if info.head is not None and r + info.headlen <= n and info.head(text, p, r + info.headlen) is None:
+            return True
+    return False
+
+
+def _win_safe(info: _Info, p: int, n: int, lastnl: int, m: _Match) -> bool:
+    """Whether a successful attempt at ``p`` matches the same for every continuation of the known text."""
+    return (info.nlfree and p <= lastnl) or p + info.peek <= n or (info.simple_run and m.end() < n)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Grammar: a RegexLexer's processed states, each rule annotated with its facts
+# --------------------------------------------------------------------------------------------------------------
+
+_Rule: TypeAlias = tuple[Callable[[str, int], _Match | None], Any, Any, int, _Info, bool]
+
+
+class _State:
+    __slots__ = ('first_hard', 'gate_bol', 'gate_mid', 'maxpeek', 'nonquick', 'rules')
+
+    def __init__(self, rules: tuple[_Rule, ...]) -> None:
+        self.rules = rules
+        hard = [r for r in rules if r[5]]
+        self.first_hard = hard[0][3] if hard else len(rules)
+        self.maxpeek = max([r[4].peek for r in rules if not r[4].nlfree and r[4].peek < _INF], default=0)
+        self.nonquick = tuple(r[3] for r in rules if not r[4].nlfree)
+        everything = frozenset(_ASCII)
+
+        def gate(rs: list[_Rule]) -> frozenset[str]:
+            chars: set[str] = set()
+            for r in rs:
+                if r[4].first_ascii is None:
+                    return everything
+                chars |= r[4].first_ascii
+            return frozenset(chars)
+
+        # ASCII characters at which some hard rule might not be refuted cheaply (mid-line / at a line start)
+        self.gate_mid = gate([r for r in hard if r[4].anchor == _ANCHOR_NONE])
+        self.gate_bol = gate(hard)
+
+
+class _Grammar:
+    __slots__ = ('context', 'lexer', 'states')
+
+    def __init__(self, lexer: Any) -> None:
+        self.lexer = lexer
+        self.states: dict[str, _State] = {}
+        context = 2
+        for name, rules in lexer._tokens.items():
+            annotated: list[_Rule] = []
+            for idx, (rexmatch, action, new_state) in enumerate(rules):
+                pattern = getattr(rexmatch, '__self__', None)
+                if isinstance(pattern, re.Pattern):
+                    info, lookbehind = _pattern_info(pattern)
+                else:
+                    info, lookbehind = _CONSERVATIVE, 64
+                context = max(context, lookbehind + 2)
+                annotated.append((rexmatch, action, new_state, idx, info, not info.quick))
+            self.states[name] = _State(tuple(annotated))
+        self.context = context
+
+
+_GRAMMARS: dict[type, _Grammar] = {}
+
+
+def _grammar_for(lexer: Any) -> _Grammar:
+    grammar = _GRAMMARS.get(type(lexer))
+    if grammar is None:
+        grammar = _GRAMMARS[type(lexer)] = _Grammar(lexer)
+    return grammar
+
+
+def _mode_of(lexer: Any) -> str:
+    """'regex': our engine is the lexer; 'post': our engine plus the lexer's token post-processing, verified at
+    close; 'opaque': lexed line by line for the live view, verified at close; 'text': nothing to lex."""
+    cls = type(lexer)
+    if getattr(lexer, 'name', '') == 'Text only' or not isinstance(lexer, RegexLexer):
+        return 'text' if cls.__name__ == 'TextLexer' else 'opaque'
+    if isinstance(lexer, ExtendedRegexLexer):
+        return 'opaque'
+    if cls.get_tokens_unprocessed is RegexLexer.get_tokens_unprocessed:
+        return 'regex'
+    return 'post'
+
+
+def _transition(stack: _Stack, new_state: Any) -> _Stack:
+    """RegexLexer's state change rules, on an immutable stack (so it can be shared by step records)."""
+    if type(new_state) is tuple:
+        if len(new_state) == 1 and new_state[0] not in ('#pop', '#push'):
+            return (*stack, new_state[0])
+        items = list(stack)
+        for name in new_state:
+            if name == '#pop':
+                if len(items) > 1:
+                    items.pop()
+            elif name == '#push':
+                items.append(items[-1])
+            else:
+                items.append(name)
+        return tuple(items)
+    if type(new_state) is int:
+        return stack[:1] if abs(new_state) >= len(stack) else stack[:new_state]
+    if new_state == '#push':
+        return (*stack, stack[-1])
+    raise ValueError(f'wrong state def: {new_state!r}')
+
+
+def _tile(items: Iterable[Any], text: str, start: int, end: int, out: list[Token2]) -> None:
+    """Append a callback's tokens so that they cover text[start:end] exactly: gaps become Text, overlaps and
+    overshoot are cut, and values are taken from the text itself (the html must give back the raw code)."""
+    cur = start
+    for item in items:
+        if not item:
+            continue
+        index, ttype, value = item
+        if not value:
+            continue
+        stop = min(index + len(value), end)
+        index = max(index, cur)
+        if stop <= index:
+            continue
+        if index > cur:
+            out.append((Text, text[cur:index]))
+        out.append((ttype, text[index:stop]))
+        cur = stop
+    if cur < end:
+        out.append((Text, text[cur:end]))
+
+
+def _reference_tokens(lexer: Any, code: str) -> list[Token2]:
+    """One real pygments pass, tiled like ours (what close() compares against in the non-incremental modes)."""
+    out: list[Token2] = []
+    _tile(lexer.get_tokens_unprocessed(code), code, 0, len(code), out)
+    return out
+
+
+def _split_tokens(toks: Iterable[Token2], lengths: Iterable[int]) -> Iterator[list[Token2]]:
+    """Cut a token stream into consecutive pieces of the given lengths (line by line)."""
+    it = iter(toks)
+    carry: Token2 | None = None
+    for length in lengths:
+        piece: list[Token2] = []
+        need = length
+        while need > 0:
+            if carry is not None:
+                tok, carry = carry, None
+            else:
+                tok = next(it)
+            ttype, value = tok
+            if len(value) <= need:
+                piece.append(tok)
+                need -= len(value)
+            else:
+                piece.append((ttype, value[:need]))
+                carry = (ttype, value[need:])
+                need = 0
+        yield piece
+
+
+def _cut(toks: list[Token2], offset: int) -> tuple[list[Token2], list[Token2]]:
+    """Split a line's tokens at a character offset."""
+    pos = 0
+    for i, (ttype, value) in enumerate(toks):
+        if pos == offset:
+            return toks[:i], toks[i:]
+        end = pos + len(value)
+        if end > offset:
+            k = offset - pos
+            return [*toks[:i], (ttype, value[:k])], [(ttype, value[k:]), *toks[i + 1:]]
+        pos = end
+    return toks, []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The highlighter
+# --------------------------------------------------------------------------------------------------------------
+
+class _Line:
+    __slots__ = ('bounds', 'html', 'start', 'text', 'toks')
+
+    def __init__(self, start: int, text: str) -> None:
+        self.start = start
+        self.text = text
+        self.toks: list[Token2] = []
+        self.html = ''
+        # step boundaries inside this line: absolute position -> state stack the run moves on from there
+        self.bounds: dict[int, _Stack] = {}
+
+
+class _Pending:
+    """A step whose outcome might change once more text is known."""
+
+    __slots__ = ('alive', 'due', 'pos', 'regs', 'rule', 'stack', 'unsafe', 'win_unsafe')
+
+    def __init__(self, pos: int, stack: _Stack, rule: int, regs: tuple[tuple[int, int], ...] | None,
+                 unsafe: tuple[int, ...], win_unsafe: bool, due: int) -> None:
+        self.pos = pos
+        self.stack = stack
+        self.rule = rule            # index of the matching rule, -1 if none matched
+        self.regs = regs            # its match's group spans, relative to pos
+        self.unsafe = unsafe        # earlier rules whose failure is not proven
+        self.win_unsafe = win_unsafe
+        self.due = due              # re-check early once the block is this long; -1: only at close
+        self.alive = True
+
+
+def _pos_of(rec: _Pending) -> int:
+    return rec.pos
+
+
+_SAME_PROVEN: Final = 0
+_SAME_PENDING: Final = 1
+_DIFFERENT: Final = 2
+_NEAR_EVERY_COMMIT: Final = 1024     # re-check a near pending step on every commit while it spans less than this
+_NEAR_LIMIT: Final = 16384           # ... and geometrically up to this span; beyond, only at close
+_NEAR_BUDGET: Final = 32768          # extra characters early re-checks may scan, on top of the block's length
+
+
+def _rel_regs(m: _Match, p: int) -> tuple[tuple[int, int], ...]:
+    return tuple((s - p, e - p) if s >= 0 else (-1, -1) for s, e in m.regs)
+
+
+class CodeHighlighter:
+    """Highlights one fenced code block incrementally; see the module docstring for the algorithm."""
+
+    def __init__(self, info: str) -> None:
+        self._lines: list[_Line] = []
+        self._starts: list[int] = []
+        self._length = 0
+        self._closed = False
+        self._pending: list[_Pending] = []     # every unproven step, in run order
+        self._near: list[_Pending] = []        # those worth re-checking before close, by position
+        self._near_spent = 0
+        self._near_enabled = True
+        self._lexer: Any = None
+        self._grammar: _Grammar | None = None
+        self._mode = 'text'
+        self._post: Any = None
+        self._end_stack: _Stack = _ROOT
+        self._recent = ''
+        word = _clean_word(info)
+        lexer = _lexer_for(word)
+        self.resolved = lexer is not None
+        self.language = word if lexer is not None else 'text'
+        if lexer is not None:
+            self._use(lexer)
+
+    # ---- public API -------------------------------------------------------------------------------------------
+
+    def commit(self, line: str) -> HighlightUpdate:
+        """A finished line (with its ending). Usually returns just its html; earlier lines come along when the
+        new text changed how they lex, or when it let the language be guessed."""
+        index = len(self._lines)
+        if not self.resolved:
+            self._append_plain(line)
+            if index + 1 >= _GUESS_LINES:
+                return self._resolve_guess()
+            return HighlightUpdate(index, [self._lines[index].html])
+        first = self._append(line)
+        return HighlightUpdate(first, [ln.html for ln in self._lines[first:]])
+
+    def tail(self, text: str) -> str:
+        """html of the unfinished last line, lexed from the committed state; nothing is kept."""
+        if not text:
+            return ''
+        if not self.resolved or self._mode == 'text':
+            return _escape(text)
+        if self._mode == 'opaque':
+            toks: list[Token2] = []
+            _tile(self._lexer.get_tokens_unprocessed(text), text, 0, len(text), toks)
+            return render_tokens(toks)
+        window = self._recent + text
+        toks = []
+        self._run(window, len(self._recent), self._end_stack, self._length - len(self._recent), -1, False,
+                  toks, {}, [], False)
+        return render_tokens(self._post_map(toks))
+
+    def close(self) -> HighlightUpdate | None:
+        """The block is complete: settle the language if it was still being guessed, and make every line exact."""
+        if self._closed:
+            return None
+        self._closed = True
+        if not self.resolved:
+            return self._resolve_guess()
+        if self._mode == 'text' or not self._lines:
+            return None
+        before = [ln.html for ln in self._lines]
+        if self._mode == 'regex':
+            self._verify_pending()
+        else:
+            self._reference_pass()
+        return self._diff(before, 0)
+
+    def tokens(self) -> list[tuple[TokenType, str]]:
+        """The committed tokens so far, split at line ends."""
+        return [tok for line in self._lines for tok in line.toks]
+
+    @property
+    def lines(self) -> list[str]:
+        """html of every committed line (what the updates so far add up to)."""
+        return [line.html for line in self._lines]
+
+    @property
+    def lexer_name(self) -> str:
+        return str(getattr(self._lexer, 'name', 'Text only'))
+
+    # ---- language -----------------------------------------------------------------------------------------------
+
+    def _use(self, lexer: Any) -> None:
+        self._lexer = lexer
+        self._mode = _mode_of(lexer)
+        if self._mode in ('regex', 'post'):
+            self._grammar = _grammar_for(lexer)
+
+    def _append_plain(self, line: str) -> None:
+        entry = _Line(self._length, line)
+        entry.toks = [(Text, line)]
+        entry.html = _escape(line)
+        self._lines.append(entry)
+        self._starts.append(self._length)
+        self._length += len(line)
+
+    def _resolve_guess(self) -> HighlightUpdate:
+        """Guess once from what we have; on success lex all lines so far and send them again."""
+        self.resolved = True
+        raw = [ln.text for ln in self._lines]
+        word = guess_language(''.join(raw)) if raw else None
+        lexer = _lexer_for(word) if word else None
+        if lexer is None:
+            self.language = 'text'
+            last = max(len(raw) - 1, 0)
+            return HighlightUpdate(last, [ln.html for ln in self._lines[last:]], language='text')
+        self.language = str(word)
+        self._use(lexer)
+        self._lines, self._starts, self._length = [], [], 0
+        for text in raw:
+            self._append(text)
+        if self._closed:
+            if self._mode == 'regex':
+                self._verify_pending()
+            elif self._mode != 'text':
+                self._reference_pass()
+        return HighlightUpdate(0, [ln.html for ln in self._lines], language=self.language)
+
+    # ---- committing -------------------------------------------------------------------------------------------
+
+    def _append(self, text: str) -> int:
+        """Commit one line; returns the index of the first line whose html changed."""
+        index = len(self._lines)
+        start = self._length
+        line = _Line(start, text)
+        self._lines.append(line)
+        self._starts.append(start)
+        if self._mode == 'text':
+            line.toks = [(Text, text)]
+        elif self._mode == 'opaque':
+            _tile(self._lexer.get_tokens_unprocessed(text), text, 0, len(text), line.toks)
+        else:
+            recent = self._recent
+            window = recent + text
+            line.bounds[start] = self._end_stack
+            fresh: list[_Pending] = []
+            p, stack, _ = self._run(window, len(recent), self._end_stack, start - len(recent),
+                                    window.rfind('\n'), True, line.toks, line.bounds, fresh, False)
+            del p
+            line.bounds.pop(start + len(text), None)
+            self._end_stack = stack
+            for rec in fresh:
+                if rec.due > 0 and self._near_enabled:
+                    rec.due = start + len(text) + 1
+                    self._near.append(rec)
+                else:
+                    rec.due = -1
+            self._pending.extend(fresh)
+            assert self._grammar is not None
+            context = self._grammar.context
+            self._recent = window[-context:] if len(window) > context else window
+        self._length = start + len(text)
+        line.html = render_tokens(self._post_map(line.toks))
+        first = index
+        if self._mode == 'regex' or self._mode == 'post':
+            first = min(first, self._near_checks())
+        return first
+
+    def _post_map(self, toks: list[Token2]) -> list[Token2]:
+        """In 'post' mode, run the lexer's own token post-processing over our tokens for the live view: a copy of
+        the lexer whose only rule replays them is handed to its overridden get_tokens_unprocessed."""
+        if self._mode != 'post' or not toks:
+            return toks
+        if self._post is None:
+            proxy = copy.copy(self._lexer)
+            feed: list[list[Token2]] = [[]]
+
+            def replay(_lexer: Any, m: _Match) -> Iterator[tuple[int, Any, str]]:
+                pos = m.start()
+                for ttype, value in feed[0]:
+                    yield pos, ttype, value
+                    pos += len(value)
+
+            rule = [(re.compile(r'[\s\S]+').match, replay, None)]
+            proxy._tokens = {name: rule for name in self._lexer._tokens}
+            self._post = (proxy, feed)
+        proxy, feed = self._post
+        text = ''.join(v for _, v in toks)
+        feed[0] = toks
+        try:
+            out: list[Token2] = []
+            _tile(type(self._lexer).get_tokens_unprocessed(proxy, text), text, 0, len(text), out)
+            return out
+        except Exception:   # a post-processor we cannot replay: show the unprocessed tokens
+            return toks
+        finally:
+            feed[0] = []
+
+    # ---- the engine -------------------------------------------------------------------------------------------
+
+    def _run(self, text: str, p: int, stack: _Stack, base: int, lastnl: int, check: bool, toks: list[Token2],
+             bounds: dict[int, _Stack], pend: list[_Pending], converge: bool) -> tuple[int, _Stack, bool]:
+        """RegexLexer's loop over text[p:], text known up to its end. ``base`` maps text positions to block
+        positions. With ``check``, steps that might change with more text are appended to ``pend``. With
+        ``converge``, stops at the first step boundary where the committed run had the same state."""
+        grammar = self._grammar
+        assert grammar is not None
+        states = grammar.states
+        lexer = grammar.lexer
+        n = len(text)
+        st = states[stack[-1]]
+        rules = st.rules
+        first_hard = st.first_hard
+        limit = min(lastnl, n - st.maxpeek)
+        append = toks.append
+        token_type = _TokenType
+        rule: _Rule | None
+        m: _Match | None
+        while p < n:
+            for rule in rules:
+                m = rule[0](text, p)
+                if m is not None:
+                    break
+            else:
+                rule = m = None
+            if check and (rule is None or p > limit or (rule[3] >= first_hard and (
+                    rule[5] or text[p] > '\x7f'
+                    or text[p] in (st.gate_mid if p and text[p - 1] != '\n' else st.gate_bol)))):
+                rec = self._classify(st, rule, m, text, p, lastnl, stack, base)
+                if rec is not None:
+                    pend.append(rec)
+            if rule is not None and m is not None:
+                end = m.end()
+                action = rule[1]
+                if type(action) is token_type:
+                    if end > p:
+                        append((action, m.group()))
+                elif action is not None:
+                    _tile(action(lexer, m), text, p, end, toks)
+                elif end > p:
+                    append((Text, text[p:end]))
+                p = end
+                if rule[2] is not None:
+                    stack = _transition(stack, rule[2])
+                    st = states[stack[-1]]
+                    rules = st.rules
+                    first_hard = st.first_hard
+                    limit = min(lastnl, n - st.maxpeek)
+            else:
+                if text[p] == '\n':
+                    stack = _ROOT
+                    st = states['root']
+                    rules = st.rules
+                    first_hard = st.first_hard
+                    limit = min(lastnl, n - st.maxpeek)
+                    append((Whitespace, '\n'))
+                else:
+                    append((Error, text[p]))
+                p += 1
+            bounds[base + p] = stack
+            if converge and self._old_state(base + p) == stack:
+                return p, stack, True
+        return p, stack, False
+
+    def _classify(self, st: _State, rule: _Rule | None, m: _Match | None, text: str, p: int, lastnl: int,
+                  stack: _Stack, base: int) -> _Pending | None:
+        """The precise check for one step: which attempts are not proven independent of text not yet known."""
+        n = len(text)
+        rules = st.rules
+        k = rule[3] if rule is not None else len(rules)
+        candidates: Iterable[int] = st.nonquick if p <= lastnl else range(k)
+        unsafe: list[int] = []
+        c = text[p]
+        plain = c < '\x80'
+        mid = p > 0 and text[p - 1] != '\n'
+        for i in candidates:
+            if i >= k:
+                break
+            info = rules[i][4]
+            # the cheap refutations inline; _fail_safe has them all
+            if p + info.peek <= n or (info.nlfree and p <= lastnl):
+                continue
+            first = info.first_ascii
+            if (first is not None and plain and c not in first) or (info.anchor and mid):
+                continue
+            if not _fail_safe(info, text, p, n, lastnl):
+                unsafe.append(i)
+        win_unsafe = rule is not None and m is not None and not _win_safe(rule[4], p, n, lastnl, m)
+        if not unsafe and not win_unsafe:
+            return None
+        near = bool(unsafe) or (m is not None and win_unsafe and m.end() >= n)
+        regs = _rel_regs(m, p) if m is not None else None
+        return _Pending(base + p, stack, k if rule is not None else -1, regs, tuple(unsafe), win_unsafe,
+                        1 if near else -1)
+
+    def _recheck(self, rec: _Pending, text: str, base: int, lastnl: int, final: bool) -> int:
+        """Run a pending step's unproven attempts again on longer text: same outcome (now proven or not), or
+        different."""
+        assert self._grammar is not None
+        rules = self._grammar.states[rec.stack[-1]].rules
+        p = rec.pos - base
+        n = len(text)
+        still: list[int] = []
+        for i in rec.unsafe:
+            if rules[i][0](text, p) is not None:
+                return _DIFFERENT
+            if not final and not _fail_safe(rules[i][4], text, p, n, lastnl):
+                still.append(i)
+        win_unsafe = False
+        reaches_end = False
+        if rec.win_unsafe:
+            m = rules[rec.rule][0](text, p)
+            if m is None or _rel_regs(m, p) != rec.regs:
+                return _DIFFERENT
+            win_unsafe = not final and not _win_safe(rules[rec.rule][4], p, n, lastnl, m)
+            reaches_end = m.end() >= n
+        if final or (not still and not win_unsafe):
+            return _SAME_PROVEN
+        rec.unsafe = tuple(still)
+        rec.win_unsafe = win_unsafe
+        if not still and not reaches_end:
+            rec.due = -1
+        return _SAME_PENDING
+
+    # ---- corrections ------------------------------------------------------------------------------------------
+
+    def _line_of(self, pos: int) -> int:
+        return bisect.bisect_right(self._starts, pos) - 1
+
+    def _old_state(self, pos: int) -> _Stack | None:
+        """The committed run's state at a step boundary (None if it has none there)."""
+        if pos >= self._length:
+            return self._end_stack if pos == self._length else None
+        return self._lines[self._line_of(pos)].bounds.get(pos)
+
+    def _window(self, first_line: int) -> tuple[str, int]:
+        """Text from line ``first_line`` to the end, with enough context before it for look-behinds."""
+        assert self._grammar is not None
+        context = self._grammar.context
+        before: list[str] = []
+        size = 0
+        j = first_line - 1
+        while j >= 0 and size < context:
+            before.append(self._lines[j].text)
+            size += len(self._lines[j].text)
+            j -= 1
+        ctx = ''.join(reversed(before))[-context:] if before else ''
+        body = ''.join(line.text for line in self._lines[first_line:])
+        return ctx + body, self._lines[first_line].start - len(ctx)
+
+    def _near_checks(self) -> int:
+        """Re-check pending steps that are due; returns the first line index whose html changed (or past end)."""
+        first_changed = len(self._lines)
+        if not self._near:
+            return first_changed
+        length = self._length
+        text = ''
+        base = lastnl = 0
+        window_line = -1
+        keep: list[_Pending] = []
+        for rec in self._near:
+            if not rec.alive or rec.due < 0:
+                continue
+            if rec.due > length:
+                keep.append(rec)
+                continue
+            if not self._near_enabled or length - rec.pos > _NEAR_LIMIT:
+                rec.due = -1
+                continue
+            line_index = self._line_of(rec.pos)
+            if window_line < 0:
+                text, base = self._window(line_index)
+                lastnl = text.rfind('\n')
+                window_line = line_index
+                self._near_spent += len(text)
+                if self._near_spent > _NEAR_BUDGET + length:
+                    self._near_enabled = False
+            outcome = self._recheck(rec, text, base, lastnl, False)
+            if outcome == _SAME_PROVEN:
+                self._drop(rec)
+            elif outcome == _SAME_PENDING:
+                if rec.due > 0:
+                    span = length - rec.pos
+                    rec.due = length + 1 if span < _NEAR_EVERY_COMMIT else rec.pos + 2 * span
+                    keep.append(rec)
+            else:
+                fresh: list[_Pending] = []
+                first_changed = min(first_changed, self._relex(rec, text, base, lastnl, False, fresh))
+                for new in fresh:
+                    if new.due > 0 and self._near_enabled:
+                        new.due = length + 1
+                        keep.append(new)
+                    else:
+                        new.due = -1
+        keep.sort(key=_pos_of)
+        self._near = keep
+        return first_changed
+
+    def _index_of(self, rec: _Pending) -> int:
+        pend = self._pending
+        i = bisect.bisect_left(pend, rec.pos, key=_pos_of)
+        while pend[i] is not rec:
+            i += 1
+        return i
+
+    def _drop(self, rec: _Pending) -> None:
+        del self._pending[self._index_of(rec)]
+        rec.alive = False
+
+    def _verify_pending(self) -> None:
+        """At close: every pending step against the final text; re-lex where one differs."""
+        pend = self._pending
+        if pend:
+            text = ''.join(line.text for line in self._lines)
+            lastnl = text.rfind('\n')
+            i = 0
+            while i < len(pend):
+                rec = pend[i]
+                if self._recheck(rec, text, 0, lastnl, True) == _DIFFERENT:
+                    self._relex(rec, text, 0, lastnl, True, [])   # replaces pend[i:...] by nothing
+                else:
+                    i += 1
+        for rec in pend:
+            rec.alive = False
+        pend.clear()
+        self._near = []
+
+    def _relex(self, rec: _Pending, text: str, base: int, lastnl: int, final: bool, fresh: list[_Pending]) -> int:
+        """Lex again from pending step ``rec`` until the run meets the committed one, and splice the result in;
+        returns the first line whose html changed."""
+        start = rec.pos
+        toks: list[Token2] = []
+        bounds: dict[int, _Stack] = {start: rec.stack}
+        p, stack, converged = self._run(text, start - base, rec.stack, base, lastnl, not final, toks, bounds,
+                                        fresh, True)
+        stop = base + p
+        if not converged:
+            self._end_stack = stack
+        # drop the pending steps the new run replaced: from rec (steps before it at the same position stay) up
+        # to the meeting point (where only the steps from the meeting state on stay)
+        pend = self._pending
+        index = j = self._index_of(rec)
+        if converged:
+            while j < len(pend) and (pend[j].pos < stop or (pend[j].pos == stop and pend[j].stack != stack)):
+                j += 1
+        else:
+            j = len(pend)
+        for old in pend[index:j]:
+            old.alive = False
+        pend[index:j] = fresh
+        return self._splice(start, stop, toks, bounds)
+
+    def _splice(self, start: int, stop: int, toks: list[Token2], bounds: dict[int, _Stack]) -> int:
+        lines = self._lines
+        first = self._line_of(start)
+        last = self._line_of(stop) if stop < self._length else len(lines) - 1
+        head, _ = _cut(lines[first].toks, start - lines[first].start)
+        _, tail = _cut(lines[last].toks, stop - lines[last].start)
+        stream = [*head, *toks, *tail]
+        affected = lines[first:last + 1]
+        changed = len(lines)
+        for j, (line, piece) in enumerate(zip(affected, _split_tokens(stream, [len(ln.text) for ln in affected]),
+                                              strict=True), first):
+            end = line.start + len(line.text)
+            kept = {q: s for q, s in line.bounds.items() if q <= start or q >= stop}
+            kept.update((q, s) for q, s in bounds.items() if line.start <= q < end)
+            line.bounds = kept
+            if piece != line.toks:
+                line.toks = piece
+                html = render_tokens(self._post_map(piece))
+                if html != line.html:
+                    line.html = html
+                    changed = min(changed, j)
+        return changed
+
+    def _reference_pass(self) -> None:
+        """Non-incremental modes at close: one real pygments pass over the block replaces every line's tokens."""
+        text = ''.join(line.text for line in self._lines)
+        toks = _reference_tokens(self._lexer, text)
+        for line, piece in zip(self._lines, _split_tokens(toks, [len(ln.text) for ln in self._lines]),
+                               strict=True):
+            if piece != line.toks:
+                line.toks = piece
+                line.html = render_tokens(piece)
+        for rec in self._pending:
+            rec.alive = False
+        self._pending.clear()
+        self._near = []
+
+    def _diff(self, before: list[str], offset: int) -> HighlightUpdate | None:
+        now = [ln.html for ln in self._lines]
+        changed = [j for j in range(offset, len(now)) if j >= len(before) or now[j] != before[j]]
+        if not changed:
+            return None
+        return HighlightUpdate(changed[0], now[changed[0]:changed[-1] + 1])
+
+
+def highlight_block(code: str, info: str) -> list[str]:
+    """html lines of a whole block, through the same incremental path a stream takes."""
+    highlighter = CodeHighlighter(info)
+    lines: list[str] = []
+    for raw in split_lines(code):
+        _apply(lines, highlighter.commit(raw))
+    update = highlighter.close()
+    if update is not None:
+        _apply(lines, update)
+    return lines
+
+
+def _apply(lines: list[str], update: HighlightUpdate) -> None:
+    lines[update.start:update.start + len(update.lines)] = update.lines
