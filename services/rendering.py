@@ -30,6 +30,12 @@ from services.prose import ProseRenderer
 Op = list[Any]
 
 
+def _keep_cr(html: str) -> str:
+    """The browser's HTML parser turns CR and CRLF into LF; a character reference survives it, so the code's text
+    in the page stays exactly what the model sent."""
+    return html.replace('\r', '&#13;') if '\r' in html else html
+
+
 def _dedent(line: str, indent: int) -> str:
     """CommonMark removes up to the opening fence's indentation from each content line."""
     n = 0
@@ -88,7 +94,7 @@ class MessageRenderer:
                 self._render_prose(block)
             elif isinstance(block, _Code) and block.tail_dirty and not block.closed:
                 block.tail_dirty = False
-                html = block.highlighter.tail(block.tail_text) if block.tail_text else ''
+                html = _keep_cr(block.highlighter.tail(block.tail_text)) if block.tail_text else ''
                 if html != block.tail_html:
                     block.tail_html = html
                     self._ops.append(['t', block.index, html])
@@ -153,15 +159,16 @@ class MessageRenderer:
             return
         if update.language is not None:
             self._ops.append(['g', code.index, update.language])
-        code.lines[update.start:update.start + len(update.lines)] = update.lines
-        if update.lines:
+        lines = [_keep_cr(line) for line in update.lines]
+        code.lines[update.start:update.start + len(lines)] = lines
+        if lines:
             # Consecutive single-line updates to the same block merge into one operation per flush.
             last = self._ops[-1] if self._ops else None
             if (last is not None and last[0] == 'L' and last[1] == code.index
                     and last[2] + len(last[3]) == update.start):
-                last[3].extend(update.lines)
+                last[3].extend(lines)
             else:
-                self._ops.append(['L', code.index, update.start, list(update.lines)])
+                self._ops.append(['L', code.index, update.start, lines])
 
     def _render_prose(self, prose: _Prose) -> None:
         prose.dirty = False
