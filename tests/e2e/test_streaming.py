@@ -121,3 +121,23 @@ def test_second_tab_follows_the_same_stream(demo_app: AppProcess, page: Page) ->
     wait_done(other)
     for p in (page, other):
         assert last_answer(p).get_by_test_id('code-text').evaluate_all(CODE_TEXTS) == expected
+
+
+def test_stop_keeps_the_partial_answer_as_interrupted(demo_app: AppProcess, page: Page) -> None:
+    prompt = 'a long python module please'
+    page.goto(demo_app.url)
+    send(page, prompt)
+    answer = last_answer(page)
+    expect(answer.locator('[data-testid=code-block]').first).to_be_visible(timeout=30_000)
+    answer.get_by_test_id('stop-button').click()
+    expect(answer).to_have_attribute('data-status', 'interrupted', timeout=10_000)
+    expect(answer.get_by_test_id('stop-button')).to_be_hidden()
+    shown = answer.get_by_test_id('code-text').evaluate_all(CODE_TEXTS)
+    full = [code for _, code in expected_code(demo_answer(prompt))]
+    assert shown and all(full[i].startswith(code) for i, code in enumerate(shown))
+    assert len(shown[-1]) < len(full[len(shown) - 1]) or len(shown) < len(full)
+    # The stored partial is what a reload shows.
+    page.reload()
+    answer = last_answer(page)
+    expect(answer).to_have_attribute('data-status', 'interrupted')
+    assert answer.get_by_test_id('code-text').evaluate_all(CODE_TEXTS) == shown
