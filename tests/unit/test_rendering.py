@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import given, settings
@@ -69,7 +70,7 @@ def plain(fragment: str) -> str:
 def stream(text: str, cuts: list[int], flush_every: int) -> Display:
     renderer, display = MessageRenderer(), Display()
     points = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
-    for n, (a, b) in enumerate(zip(points, points[1:], strict=False)):
+    for n, (a, b) in enumerate(pairwise(points)):
         renderer.feed(text[a:b])
         if n % flush_every == 0:
             display.apply(renderer.take_ops())
@@ -116,7 +117,7 @@ def test_snapshot_mid_stream_then_live_ops_equal_the_whole(split: int, cuts: lis
     late = Display()
     late.apply(renderer.snapshot_ops())
     points = sorted({split, len(ANSWER), *(split + c % (len(ANSWER) - split + 1) for c in cuts)})
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in pairwise(points):
         renderer.feed(ANSWER[a:b])
         late.apply(renderer.take_ops())
     renderer.finish()
