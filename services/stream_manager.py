@@ -14,19 +14,28 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from services.errors import InvalidRequest, NotFound, ProviderError
+from services.continuation import ContinuationJoiner
+from services.errors import InvalidRequest, NotFound, ProviderAuthError, ProviderError, ProviderQuotaError
 from services.event_bus import EventBus, Subscription
 from services.providers.base import ChatMessage, CompletionRequest, Provider
 from services.rendering import MessageRenderer, Op
+from services.retry import RetryPolicy
 from services.storage import EventRecord, MessageRecord, Storage, clean_text
 
 log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 100_000
+
+
+def _short(exc: ProviderError) -> str:
+    """A failure in a few words for a notice: the status code or the kind of failure."""
+    if exc.status:
+        return f'{exc.status}'
+    return type(exc).__name__.removeprefix('Provider').replace('Error', ' error').strip().lower()
 
 
 def _now_iso() -> str:
@@ -72,6 +81,7 @@ class StreamSession:
         self._last_checkpoint = time.monotonic()
         self._writes: list[asyncio.Future[None]] = []
         self.task: asyncio.Task[None] | None = None
+        self.stop_reason = 'stopped by the user'
 
     @property
     def topic(self) -> str:
@@ -145,24 +155,107 @@ class StreamSession:
     async def run(self) -> None:
         status, error = 'completed', None
         try:
-            # aclosing: however the loop ends, the provider's HTTP response is closed at once.
-            async with contextlib.aclosing(self.provider.stream(self.request)) as chunks:
-                async for chunk in chunks:
-                    self.feed(chunk)
+            await self._generate()
         except asyncio.CancelledError:
             status = 'interrupted'
             self.metadata['interrupted_at'] = self.length
-            self._events.append(EventRecord('interrupt', self.length, data='stopped by the user'))
+            self._events.append(EventRecord('interrupt', self.length, data=self.stop_reason))
         except ProviderError as exc:
             status, error = 'error', str(exc)
             self._events.append(EventRecord('error', self.length, data=error,
-                                            metadata={'type': type(exc).__name__, 'status': exc.status}))
+                                            metadata={'type': type(exc).__name__, 'status': exc.status,
+                                                      'provider': exc.provider or self.provider.name}))
         except Exception as exc:  # a bug must still end the message, never leave it 'streaming'
             log.exception('stream %s failed', self.message_id)
             status, error = 'error', f'Scribe failed while streaming this answer: {exc!r}'
             self._events.append(EventRecord('error', self.length, data=error))
         finally:
             await self._finish(status, error)
+
+    async def _generate(self) -> None:
+        """Stream from the provider; retry and fall back before the first character, continue after it.
+
+        Before anything is visible a failure costs nothing but time, so a retryable one is retried with backoff
+        (honouring Retry-After) and then handed to the next provider by priority. Once text is shown it must
+        never be lost or repeated, so a cut stream is continued from the partial and joined seamlessly.
+        """
+        policy = self.manager.retry_policy
+        chain = self.manager.fallback_chain(self.provider, self.model)
+        link, attempt, continuations, prefill_ok = 0, 0, 0, True
+        while True:
+            provider, model = chain[link]
+            joiner: ContinuationJoiner | None = None
+            request = self.request if self.length == 0 else None
+            if request is None:
+                request, prefill, stripped = provider.continuation_request(
+                    self.request, self.text, model=model, prefill=prefill_ok)
+                joiner = ContinuationJoiner(self.text, prefill=prefill, stripped=stripped)
+            elif model != self.request.model:
+                request = replace(self.request, model=model)
+            try:
+                async with contextlib.aclosing(provider.stream(request)) as chunks:
+                    async for chunk in chunks:
+                        self.feed(joiner.feed(chunk) if joiner else chunk)
+                if joiner is not None:
+                    self.feed(joiner.flush())
+                return
+            except ProviderError as exc:
+                if joiner is not None:
+                    self.feed(joiner.flush())  # what the continuation wrote before failing is still the answer
+                reason = f'{type(exc).__name__}: {exc}'
+                if self.length == 0:
+                    if exc.retryable and attempt < policy.retries and (
+                            exc.retry_after is None or exc.retry_after <= policy.max_retry_after):
+                        attempt += 1
+                        delay = policy.delay(attempt, exc.retry_after)
+                        self.metadata['retries'] = self.metadata.get('retries', 0) + 1
+                        self._events.append(EventRecord('retry', 0, data=reason, metadata={
+                            'attempt': attempt, 'delay': round(delay, 3), 'provider': provider.name}))
+                        await self._countdown(f'{provider.name} failed ({_short(exc)}): retrying '
+                                              f'({attempt} of {policy.retries})', delay)
+                        continue
+                    if (exc.retryable or isinstance(exc, ProviderAuthError | ProviderQuotaError)) \
+                            and link + 1 < len(chain):
+                        link, attempt = link + 1, 0
+                        nxt, nxt_model = chain[link]
+                        self._events.append(EventRecord('fallback', 0, data=reason, metadata={
+                            'from': provider.name, 'to': nxt.name, 'model': nxt_model}))
+                        self.provider, self.model = nxt, nxt_model
+                        self.metadata.update(provider=nxt.name, model=nxt_model,
+                                             fallback_from=f'{provider.name} / {model}')
+                        self._notice(f'{provider.name} failed ({_short(exc)}): switched to {nxt.name} / {nxt_model}',
+                                     sticky=True)
+                        continue
+                    raise
+                if getattr(exc, 'prefill_rejected', False) and prefill_ok:
+                    prefill_ok = False  # this model refuses a prefill: continue with an explicit request instead
+                    continue
+                if not exc.retryable or continuations >= policy.continuations:
+                    raise
+                continuations += 1
+                self.metadata['continuations'] = continuations
+                self._events.append(EventRecord('continue', self.length, data=reason, metadata={
+                    'attempt': continuations, 'provider': provider.name}))
+                delay = policy.delay(continuations, exc.retry_after) if exc.retry_after is not None else 0.0
+                await self._countdown(f'the stream was cut ({_short(exc)}): continuing from character '
+                                      f'{self.length:,} ({continuations} of {policy.continuations})', delay)
+
+    async def _countdown(self, text: str, delay: float) -> None:
+        """Show what is going on, with the seconds left, while waiting."""
+        end = time.monotonic() + delay
+        while True:
+            left = end - time.monotonic()
+            self._notice(f'{text} in {left:.0f} s' if left >= 0.5 else f'{text}…')
+            if left <= 0:
+                return
+            await asyncio.sleep(min(1.0, left))
+
+    def _notice(self, text: str, *, sticky: bool = False) -> None:
+        """A line under the message saying what Scribe is doing about a failure; sticky ones stay after success."""
+        self.metadata['notice'] = text
+        if sticky:
+            self.metadata['switched'] = text
+        self.manager.bus.publish(self.topic, {'notice': text})
 
     async def _finish(self, status: str, error: str | None) -> None:
         self.renderer.finish()
@@ -188,7 +281,8 @@ class StreamSession:
 class StreamManager:
     def __init__(self, storage: Storage, bus: EventBus, providers: Mapping[str, Provider], *,
                  default_provider: str = 'demo', default_model: str | None = None,
-                 flush_interval: float = 0.04, checkpoint_interval: float = 1.0) -> None:
+                 flush_interval: float = 0.04, checkpoint_interval: float = 1.0,
+                 retry_policy: RetryPolicy | None = None) -> None:
         self.storage = storage
         self.bus = bus
         self.providers = dict(providers)
@@ -196,7 +290,17 @@ class StreamManager:
         self.default_model = default_model
         self.flush_interval = flush_interval
         self.checkpoint_interval = checkpoint_interval
+        self.retry_policy = retry_policy or RetryPolicy()
         self._sessions: dict[str, StreamSession] = {}
+
+    def fallback_chain(self, provider: Provider, model: str) -> list[tuple[Provider, str]]:
+        """The chosen provider first, then the other real providers in priority order (the order of
+        ``providers``). The demo provider is never a fallback for a real one: a canned answer is not an answer."""
+        chain = [(provider, model)]
+        for name, other in self.providers.items():
+            if other is not provider and name != 'demo':
+                chain.append((other, other.default_model))
+        return chain
 
     def resolve(self, provider: str | None, model: str | None) -> tuple[Provider, str]:
         name = provider or self.default_provider
@@ -251,10 +355,11 @@ class StreamManager:
         return Attachment(session.renderer.snapshot_ops(), position, session.status, dict(session.metadata),
                           self.bus.subscribe(session.topic, position))
 
-    async def stop(self, message_id: str) -> bool:
+    async def stop(self, message_id: str, reason: str = 'stopped by the user') -> bool:
         session = self._sessions.get(message_id)
         if session is None or session.task is None or session.task.done():
             return False
+        session.stop_reason = reason
         session.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await session.task
@@ -267,6 +372,8 @@ class StreamManager:
     async def shutdown(self) -> None:
         """Server stopping: every running answer is saved as interrupted, never left 'streaming'."""
         tasks = [s.task for s in self._sessions.values() if s.task is not None and not s.task.done()]
+        for session in self._sessions.values():
+            session.stop_reason = 'the server stopped'
         for task in tasks:
             task.cancel()
         if tasks:

@@ -50,5 +50,23 @@ class Provider(ABC):
         """The models this provider offers; the built-in list when the provider cannot be asked."""
         return [self.default_model]
 
+    def continuation_request(self, request: CompletionRequest, partial: str, *, model: str,
+                             prefill: bool = True) -> tuple[CompletionRequest, bool, str]:
+        """A request that continues ``partial``: (request, sent as a prefill?, whitespace stripped for it).
+
+        The portable way, for APIs without a prefill (OpenAI) or models that refuse one: the partial as the
+        assistant's turn, then a user turn asking to go on exactly where it stopped. Providers whose API continues
+        a trailing assistant message override this when ``prefill`` is allowed.
+        """
+        messages = (*request.messages, ChatMessage('assistant', partial), ChatMessage('user', CONTINUE_PROMPT))
+        return CompletionRequest(messages=messages, model=model, temperature=request.temperature,
+                                 max_tokens=request.max_tokens, extra=dict(request.extra)), False, ''
+
     async def aclose(self) -> None:  # noqa: B027  (optional hook: most providers hold nothing to release)
         """Release connections; called once at shutdown."""
+
+
+CONTINUE_PROMPT = (
+    'Your previous answer was cut off. Continue it exactly where it stopped: do not repeat anything, do not '
+    'start over and do not comment; write only the rest, starting with the very next character.'
+)
