@@ -17,7 +17,7 @@ from services.providers.openai import OpenAIProvider
 from services.retry import RetryPolicy
 from services.storage import Storage
 from services.stream_manager import StreamManager
-from tests.fakes.provider_server import DEFAULT_API_KEY, Fault, FakeOpenAIServer, Script
+from tests.fakes.provider_server import DEFAULT_API_KEY, FakeOpenAIServer, Fault, Script
 
 SERVED = (
     'Here is a tiny module:\n\n```python\ndef greet(name: str) -> str:\n    """Say hello."""\n'
