@@ -51,11 +51,16 @@ class AssistantCard(ui.element):
     def __init__(self, message_id: str, *, ops: list[Op], position: int, status: str, metadata: dict[str, Any],
                  error: str | None = None, subscription: Subscription | None = None,
                  on_stop: Callable[[str], Awaitable[None]] | None = None,
+                 on_continue: Callable[[AssistantCard], Awaitable[None]] | None = None,
+                 on_retry: Callable[[AssistantCard], Awaitable[None]] | None = None,
                  snapshot: Callable[[str], tuple[int, list[Op]]] | None = None) -> None:
         super().__init__('div')
         self.message_id = message_id
         self.status = status
         self._on_stop = on_stop
+        self._on_continue = on_continue
+        self._on_retry = on_retry
+        self.has_text = bool(ops)
         self._snapshot = snapshot
         self._rate_base: tuple[float, int] | None = None
         self._rate_shown_at = 0.0
@@ -72,16 +77,58 @@ class AssistantCard(ui.element):
                     'data-testid=stream-rate')
                 ui.space()
                 self.stop_button = ui.button('Stop', icon='stop', on_click=self._stop).props(
-                    'flat dense size=sm data-testid=stop-button')
-                self.stop_button.set_visibility(status in LIVE)
+                    'flat dense size=sm no-caps data-testid=stop-button')
+                self.continue_button = ui.button('Continue', icon='play_arrow', on_click=self._continue).props(
+                    'flat dense size=sm no-caps data-testid=continue-button')
+                self.retry_button = ui.button('Retry', icon='refresh', on_click=self._retry).props(
+                    'flat dense size=sm no-caps data-testid=retry-button')
+            self.notice = ui.label(metadata.get('switched') or '').classes('scribe-notice').props(
+                'data-testid=stream-notice')
             self.view = StreamView(ops, position, streaming=status in LIVE, on_resync=self._resync)
             self.view.props('data-testid=message-content')
             self.error_label = ui.label(error or '').classes('scribe-error')
             self.error_label.set_visibility(bool(error))
         self._task: asyncio.Task[None] | None = None
+        self._controls()
+        self.client.on_delete(self._cancel)
         if subscription is not None:
             self._task = background_tasks.create(self._follow(subscription), name=f'follow-{message_id}')
-            self.client.on_delete(self._cancel)
+
+    def _controls(self) -> None:
+        """Show only the controls that can act now."""
+        live = self.status in LIVE
+        self.stop_button.set_visibility(live)
+        self.stop_button.enable()
+        self.continue_button.set_visibility(not live and self.has_text and self._on_continue is not None
+                                            and self.status in ('interrupted', 'error'))
+        self.retry_button.set_visibility(not live and self._on_retry is not None)
+        self.notice.set_visibility(bool(self.notice.text))
+
+    def follow(self, ops: list[Op], position: int, status: str, subscription: Subscription) -> None:
+        """Follow the message live again (after Continue): its state at ``position``, then its events."""
+        self._cancel()
+        self.view.reset(position, ops)
+        self.view.set_streaming(True)
+        self._set_status(status, {}, None)
+        self.error_label.set_visibility(False)
+        self._rate_base = None
+        self._task = background_tasks.create(self._follow(subscription), name=f'follow-{self.message_id}')
+
+    async def _continue(self) -> None:
+        self.continue_button.disable()
+        try:
+            if self._on_continue is not None:
+                await self._on_continue(self)
+        finally:
+            self.continue_button.enable()
+
+    async def _retry(self) -> None:
+        self.retry_button.disable()
+        try:
+            if self._on_retry is not None:
+                await self._on_retry(self)
+        finally:
+            self.retry_button.enable()
 
     def _cancel(self) -> None:
         if self._task is not None and not self._task.done():
@@ -106,6 +153,10 @@ class AssistantCard(ui.element):
                     batches.append(payload.get('ops', []))
                     if 'n' in payload:
                         self._count(int(payload['n']))
+                        self.has_text = True
+                    if 'notice' in payload:
+                        self.notice.text = payload['notice']
+                        self.notice.set_visibility(True)
                     if 'status' in payload:
                         self._set_status(payload['status'], payload.get('meta') or {}, payload.get('error'))
                 self.view.apply(batch[0].position, batches)
@@ -129,18 +180,23 @@ class AssistantCard(ui.element):
     def _set_status(self, status: str, meta: dict[str, Any], error: str | None) -> None:
         if status == self.status and status in LIVE:
             return
-        self.status = status
+        previous, self.status = self.status, status
         icon, word = STATUS_ICONS.get(status, STATUS_ICONS['error'])
         self.props(f'data-status={status}')
         self.status_box.props(f'data-status={status}')
         self.status_icon.name = icon
         self.status_word.text = word
         live = status in LIVE
-        self.stop_button.set_visibility(live)
+        if status == 'streaming' and previous != 'streaming':
+            # Text is flowing: a retry notice is resolved; a fallback notice stays to say who answered.
+            self.notice.text = meta.get('switched') or ''
         if not live:
             self.view.set_streaming(False)
             self.rate.text = _totals(meta)
+            if status == 'completed':
+                self.notice.text = meta.get('switched') or ''
         if error:
             self.error_label.text = error
             self.error_label.set_visibility(True)
+        self._controls()
 

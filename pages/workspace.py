@@ -117,11 +117,13 @@ class Workspace:
         if attachment is not None:
             AssistantCard(message.id, ops=attachment.ops, position=attachment.position, status=attachment.status,
                           metadata=attachment.metadata, subscription=attachment.subscription,
-                          on_stop=self.stop, snapshot=self.snapshot)
+                          on_stop=self.stop, on_continue=self.continue_answer, on_retry=self.retry_answer,
+                          snapshot=self.snapshot)
             return
         text = message.content or message.partial_content or ''
         AssistantCard(message.id, ops=_static_ops(message, text), position=0, status=message.streaming_status,
-                      metadata=message.stream_metadata or {}, error=message.error, snapshot=self.snapshot)
+                      metadata=message.stream_metadata or {}, error=message.error, snapshot=self.snapshot,
+                      on_stop=self.stop, on_continue=self.continue_answer, on_retry=self.retry_answer)
 
     def snapshot(self, message_id: str) -> tuple[int, list[Op]]:
         """A client saw a gap: the live state if the answer is still streaming (else its card reloads)."""
@@ -133,6 +135,26 @@ class Workspace:
 
     async def stop(self, message_id: str) -> None:
         await self.services.manager.stop(message_id)
+
+    async def continue_answer(self, card: AssistantCard) -> None:
+        manager = self.services.manager
+        try:
+            await manager.continue_message(card.message_id, owner=OWNER)
+        except ScribeError as exc:
+            ui.notify(str(exc), type='negative')
+            return
+        attachment = manager.attach(card.message_id)
+        if attachment is not None:
+            card.follow(attachment.ops, attachment.position, attachment.status, attachment.subscription)
+
+    async def retry_answer(self, card: AssistantCard) -> None:
+        try:
+            answer = await self.services.manager.retry(card.message_id, owner=OWNER)
+        except ScribeError as exc:
+            ui.notify(str(exc), type='negative')
+            return
+        with self.messages_box:
+            self._card(answer)
 
     async def new_project(self) -> None:
         project = await self.services.storage.create_project(DEFAULT_TITLE, OWNER)

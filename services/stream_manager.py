@@ -31,6 +31,20 @@ log = logging.getLogger(__name__)
 MAX_PROMPT_CHARS = 100_000
 
 
+def _history(messages: list[MessageRecord]) -> list[ChatMessage]:
+    """The conversation as the provider sees it: each prompt with its newest answer (a retried prompt's older
+    answers stay in the project but are not sent), empty answers left out."""
+    latest = {m.reply_to: m.id for m in messages if m.role == 'assistant' and m.reply_to}
+    history: list[ChatMessage] = []
+    for m in messages:
+        if m.role == 'assistant' and m.reply_to and latest.get(m.reply_to) != m.id:
+            continue
+        text = m.content or (m.partial_content if m.role == 'assistant' else '')
+        if text and m.role in ('user', 'assistant', 'system'):
+            history.append(ChatMessage(m.role, text))  # type: ignore[arg-type]
+    return history
+
+
 def _short(exc: ProviderError) -> str:
     """A failure in a few words for a notice: the status code or the kind of failure."""
     if exc.status:
@@ -57,7 +71,7 @@ class StreamSession:
     """One assistant message being generated."""
 
     def __init__(self, manager: StreamManager, message: MessageRecord, provider: Provider, model: str,
-                 request: CompletionRequest) -> None:
+                 request: CompletionRequest, *, initial: str = '') -> None:
         self.manager = manager
         self.message_id = message.id
         self.project_id = message.project_id
@@ -71,10 +85,19 @@ class StreamSession:
         self._started = time.monotonic()
         self._first_char: float | None = None
         self.metadata: dict[str, Any] = {
-            'start_time': _now_iso(), 'provider': provider.name, 'model': model, 'characters': 0, 'retries': 0,
+            **(message.stream_metadata if initial else {}),
+            'start_time': _now_iso(), 'provider': provider.name, 'model': model, 'characters': len(initial),
+            'retries': 0,
         }
-        self._events: list[EventRecord] = [EventRecord('start', 0, metadata={'provider': provider.name,
-                                                                             'model': model})]
+        self._events: list[EventRecord] = [EventRecord('continue' if initial else 'start', len(initial), metadata={
+            'provider': provider.name, 'model': model, **({'reason': 'asked by the user'} if initial else {})})]
+        self._base_length = len(initial)
+        if initial:
+            # A continued answer: the display starts from what was already written, then grows.
+            self.metadata.pop('notice', None)
+            self._parts.append(initial)
+            self.length = len(initial)
+            self.renderer.feed(initial)
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         self._published_any = False
@@ -130,7 +153,7 @@ class StreamSession:
         if self._first_char is None:
             return 0.0
         elapsed = time.monotonic() - self._first_char
-        return self.length / elapsed if elapsed > 0.05 else 0.0
+        return (self.length - self._base_length) / elapsed if elapsed > 0.05 else 0.0
 
     def announce(self) -> None:
         """Open the message's topic before the task runs, so a page can attach to it at once."""
@@ -263,7 +286,7 @@ class StreamSession:
         end = time.monotonic()
         self.metadata.update(end_time=_now_iso(), characters=self.length, duration=round(end - self._started, 4))
         if self._first_char is not None and end > self._first_char:
-            self.metadata['chars_per_second'] = round(self.length / (end - self._first_char), 1)
+            self.metadata['chars_per_second'] = round((self.length - self._base_length) / (end - self._first_char), 1)
         if status == 'completed':
             self._events.append(EventRecord('complete', self.length))
         try:
@@ -329,15 +352,55 @@ class StreamManager:
         user = await self.storage.add_message(project_id, 'user', prompt, owner=owner)
         answer = await self.storage.add_message(project_id, 'assistant', '', status='pending', reply_to=user.id,
                                                 provider=chosen.name, model=model_name, owner=owner)
-        messages = [ChatMessage(m.role, m.content) for m in history  # type: ignore[arg-type]
-                    if m.content and m.role in ('user', 'assistant', 'system')]
-        messages.append(ChatMessage('user', prompt))
-        request = CompletionRequest(messages=tuple(messages), model=model_name)
-        session = StreamSession(self, answer, chosen, model_name, request)
-        self._sessions[answer.id] = session
-        session.announce()
-        session.task = asyncio.create_task(session.run(), name=f'stream-{answer.id}')
+        request = CompletionRequest(messages=(*_history(history), ChatMessage('user', prompt)), model=model_name)
+        self._launch(StreamSession(self, answer, chosen, model_name, request))
         return user, answer
+
+    def _launch(self, session: StreamSession) -> None:
+        self._sessions[session.message_id] = session
+        session.announce()
+        session.task = asyncio.create_task(session.run(), name=f'stream-{session.message_id}')
+
+    async def _conversation_until(self, message: MessageRecord, owner: str) -> tuple[MessageRecord, list[ChatMessage]]:
+        """The prompt an answer replies to, and the conversation up to and including it."""
+        messages = await self.storage.list_messages(message.project_id, owner)
+        prompt = next((m for m in messages if m.id == message.reply_to), None)
+        if prompt is None:
+            raise NotFound('The prompt this answer replies to is gone.')
+        return prompt, _history([m for m in messages if m.seq <= prompt.seq])
+
+    async def continue_message(self, message_id: str, *, owner: str = 'local') -> MessageRecord:
+        """Go on with an interrupted, failed or cut answer, appending to the same message."""
+        message = await self.storage.get_message(message_id, owner)
+        if message is None or message.role != 'assistant':
+            raise NotFound('This answer does not exist (or is not yours).')
+        if message_id in self._sessions:
+            raise InvalidRequest('This answer is still being written.')
+        if message.streaming_status not in ('interrupted', 'error', 'completed'):
+            raise InvalidRequest(f'An answer that is {message.streaming_status} cannot be continued.')
+        text = message.content or message.partial_content
+        if not text:
+            raise InvalidRequest('There is nothing to continue yet: use Retry.')
+        chosen, model_name = self.resolve(message.provider, message.model)
+        _prompt, history = await self._conversation_until(message, owner)
+        request = CompletionRequest(messages=tuple(history), model=model_name)
+        self._launch(StreamSession(self, message, chosen, model_name, request, initial=text))
+        return message
+
+    async def retry(self, message_id: str, *, owner: str = 'local', provider: str | None = None,
+                    model: str | None = None) -> MessageRecord:
+        """A new answer to the same prompt; the old one stays in the project."""
+        message = await self.storage.get_message(message_id, owner)
+        if message is None or message.role != 'assistant':
+            raise NotFound('This answer does not exist (or is not yours).')
+        chosen, model_name = self.resolve(provider or message.provider, model or message.model)
+        prompt, history = await self._conversation_until(message, owner)
+        answer = await self.storage.add_message(message.project_id, 'assistant', '', status='pending',
+                                                reply_to=prompt.id, provider=chosen.name, model=model_name,
+                                                owner=owner)
+        request = CompletionRequest(messages=tuple(history), model=model_name)
+        self._launch(StreamSession(self, answer, chosen, model_name, request))
+        return answer
 
     def session(self, message_id: str) -> StreamSession | None:
         return self._sessions.get(message_id)

@@ -141,3 +141,36 @@ def test_stop_keeps_the_partial_answer_as_interrupted(demo_app: AppProcess, page
     answer = last_answer(page)
     expect(answer).to_have_attribute('data-status', 'interrupted')
     assert answer.get_by_test_id('code-text').evaluate_all(CODE_TEXTS) == shown
+
+
+def test_continue_after_stop_finishes_the_same_answer_exactly(demo_app: AppProcess, page: Page) -> None:
+    prompt = 'a sql database schema, please'
+    full = [code for _, code in expected_code(demo_answer(prompt))]
+    page.goto(demo_app.url)
+    send(page, prompt)
+    answer = last_answer(page)
+    expect(answer.locator('[data-testid=code-block]').first).to_be_visible(timeout=30_000)
+    answer.get_by_test_id('stop-button').click()
+    expect(answer).to_have_attribute('data-status', 'interrupted', timeout=10_000)
+    expect(answer.get_by_test_id('retry-button')).to_be_visible()
+    answer.get_by_test_id('continue-button').click()
+    expect(answer).to_have_attribute('data-status', 'completed', timeout=60_000)
+    assert answer.get_by_test_id('code-text').evaluate_all(CODE_TEXTS) == full
+    assert page.locator('[data-testid=message][data-role=assistant]').count() == 1
+    page.reload()  # what was stored is the whole answer
+    assert last_answer(page).get_by_test_id('code-text').evaluate_all(CODE_TEXTS) == full
+
+
+def test_retry_writes_a_new_answer_and_keeps_the_old_one(demo_app: AppProcess, page: Page) -> None:
+    prompt = 'bash script to back up a folder'
+    page.goto(demo_app.url)
+    send(page, prompt)
+    wait_done(page)
+    expect(last_answer(page).get_by_test_id('continue-button')).to_be_hidden()
+    last_answer(page).get_by_test_id('retry-button').click()
+    answers = page.locator('[data-testid=message][data-role=assistant]')
+    expect(answers).to_have_count(2)
+    wait_done(page)
+    expected = [code for _, code in expected_code(demo_answer(prompt))]
+    for i in range(2):
+        assert answers.nth(i).get_by_test_id('code-text').evaluate_all(CODE_TEXTS) == expected
