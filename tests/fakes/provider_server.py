@@ -6,6 +6,12 @@ the HTTP chunk framing) and written with a drain and a yield between writes, so 
 in pieces. Faults (HTTP errors with OpenAI's real bodies and headers, a dropped socket, a stream that ends without
 ``finish_reason``, a stall, an in-band error event) are declared per server in a ``Script``.
 
+``POST /v1/responses`` speaks the Responses API the same way: named SSE events (``event: <type>`` + ``data:`` with
+``type`` and ``sequence_number``) from ``response.created`` through the ``output_text.delta`` events to
+``response.completed``, and the same faults, where an in-band error is an ``error`` event (nested or flat, see
+``Fault.error_event_shape``), ``response.failed`` or ``response.incomplete``, and ``max_output_tokens`` in the request
+cuts the answer after that many deltas with ``response.incomplete``.
+
 Three ways to run it:
 
 * in-process: ``async with FakeOpenAIServer(Script(text='hi')) as srv: ... srv.base_url``
@@ -58,6 +64,11 @@ class Fault:
     stall_seconds: float = 3600.0
     inband_error_after_chars: int | None = None  # send `data: {"error": ...}` and end the stream
     inband_error: dict[str, Any] | None = None
+    # Responses API only (POST /v1/responses); `inband_error_after_chars` there sends an `event: error`.
+    error_event_shape: Literal['nested', 'flat'] = 'nested'  # the `error` event as served, or as documented
+    failed_after_chars: int | None = None  # send `response.failed` (error: inband_error or code/message) and end
+    incomplete_after_chars: int | None = None  # end the message and send `response.incomplete`
+    incomplete_reason: str = 'content_filter'
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
@@ -211,6 +222,10 @@ class FakeOpenAIServer:
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.startswith('/v1/chat/completions')]
 
+    @property
+    def responses_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.startswith('/v1/responses')]
+
     def reseed(self, seed: int | None) -> None:
         self._rng = random.Random(seed)
 
@@ -349,7 +364,7 @@ class FakeOpenAIServer:
 
     async def _dispatch(self, conn: _Conn, request: RecordedRequest) -> bool:
         script = self.script
-        if request.path.rstrip('/') not in ('/v1/chat/completions', '/v1/models'):
+        if request.path.rstrip('/') not in ('/v1/chat/completions', '/v1/models', '/v1/responses'):
             return await self._send_error(conn, request, Fault(status=404, message=f'Invalid URL ({request.method} '
                                                                                    f'{request.path})'))
         if script.api_key is not None:
@@ -379,6 +394,8 @@ class FakeOpenAIServer:
         if fault.status is not None:
             return await self._send_error(conn, request, fault)
         text = route.text if route is not None else self._text(request.body)
+        if request.path.rstrip('/') == '/v1/responses':
+            return await self._send_responses(conn, request, text, fault)
         if request.body.get('stream'):
             return await self._send_stream(conn, request, text, fault)
         return await self._send_json(conn, request, 200, self._completion(request.body, text))
@@ -581,6 +598,103 @@ class FakeOpenAIServer:
             yield text[start:end]
             start = end
 
+    # ---- Responses API (POST /v1/responses) ---------------------------------------------------------------------
+
+    async def _send_responses(self, conn: _Conn, request: RecordedRequest, text: str, fault: Fault) -> bool:
+        if not request.body.get('stream'):
+            answer = _ResponseBuilder(request.body, text, self._rng)
+            return await self._send_json(conn, request, 200, answer.response('completed', text=text))
+        script = self.script
+        chunked = script.framing == 'chunked'
+        headers = {'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache',
+                   'access-control-expose-headers': 'X-Request-ID'}
+        headers['transfer-encoding' if chunked else 'connection'] = 'chunked' if chunked else 'close'
+        request.status = 200
+        answer = _ResponseBuilder(request.body, text, self._rng)
+        obfuscate = script.include_obfuscation and (request.body.get('stream_options') or {}).get(
+            'include_obfuscation') is not False
+        max_tokens = request.body.get('max_output_tokens')
+
+        def frame(data: bytes) -> bytes:
+            if not chunked:
+                return data
+            return b''.join(f'{len(p):x}\r\n'.encode() + p + b'\r\n' for p in self._cut(data))
+
+        async def send(event_type: str, **fields: Any) -> None:
+            await self._write(conn, frame(answer.event(event_type, **fields)), split=True)
+
+        async def finish_body() -> bool:
+            if chunked:
+                await self._write(conn, b'0\r\n\r\n', split=True)
+            request.completed_at = time.monotonic()
+            return chunked
+
+        async def close_message(sent_text: str, status: str) -> None:
+            await send('response.output_text.done', **answer.part_ref(), text=sent_text, logprobs=[])
+            await send('response.content_part.done', **answer.part_ref(), part=_output_text(sent_text))
+            await send('response.output_item.done', output_index=0, item=answer.message(sent_text, status))
+
+        watcher = asyncio.create_task(conn.watch_for_hangup())
+        try:
+            await self._write(conn, self._head(200, headers), split=False)
+            await send('response.created', response=answer.response('in_progress'))
+            await send('response.in_progress', response=answer.response('in_progress'))
+            await send('response.output_item.added', output_index=0, item=answer.message('', 'in_progress'))
+            await send('response.content_part.added', **answer.part_ref(), part=_output_text(''))
+            sent = ''
+            for tokens, piece in enumerate(self._pieces(text)):
+                action = _due(fault, len(sent)) or _responses_due(fault, len(sent))
+                if action is None and isinstance(max_tokens, int) and tokens >= max_tokens:
+                    action = 'max_output_tokens'
+                if action is not None:
+                    break
+                delta: dict[str, Any] = {**answer.part_ref(), 'delta': piece, 'logprobs': []}
+                if obfuscate:
+                    delta['obfuscation'] = uuid.uuid4().hex[:self._rng.randint(1, 12)]
+                await send('response.output_text.delta', **delta)
+                sent += piece
+                if script.chars_per_second:
+                    await asyncio.sleep(len(piece) / script.chars_per_second)
+            else:
+                action = _due(fault, len(sent)) or _responses_due(fault, len(sent))
+            if action == 'drop':
+                # Half of the next event, then the socket goes away: the client must not see the half.
+                partial = frame(answer.event('response.output_text.delta', **answer.part_ref(),
+                                             delta=text[len(sent):len(sent) + 8] or 'x', logprobs=[]))
+                await self._write(conn, partial[:len(partial) // 2], split=True)
+                conn.writer.transport.abort()
+                return False
+            if action == 'stall':
+                return await self._misbehave(conn, request, action, fault, frame)
+            if action == 'error':
+                await send('error', **_error_event_fields(fault))
+                await finish_body()
+                return False
+            if action == 'failed':
+                error = _responses_error(fault)
+                await send('response.failed', response=answer.response('failed', error=error))
+                await finish_body()
+                return False
+            if action in ('incomplete', 'max_output_tokens'):
+                reason = 'max_output_tokens' if action == 'max_output_tokens' else fault.incomplete_reason
+                await close_message(sent, 'incomplete')
+                await send('response.incomplete', response=answer.response('incomplete', text=sent, reason=reason))
+                return await finish_body()
+            await close_message(text, 'completed')
+            if not fault.no_terminal:
+                await send('response.completed', response=answer.response('completed', text=text))
+                if fault.drop_after_finish:
+                    conn.writer.transport.abort()
+                    return False
+            return await finish_body()
+        except (_ClientGone, ConnectionError):
+            request.client_closed_at = time.monotonic()
+            raise _ClientGone from None
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
 
 def _due(fault: Fault, sent: int) -> str | None:
     """The stream fault that fires now that ``sent`` characters are out, if any."""
@@ -604,8 +718,114 @@ def _usage(body: dict[str, Any], text: str) -> dict[str, Any]:
                                           'rejected_prediction_tokens': 0}}
 
 
+# ---- Responses API wire objects ----------------------------------------------------------------------------------
+
+
+class _ResponseBuilder:
+    """The objects one Responses answer is made of, with the fields and defaults OpenAI's server fills in; one
+    sequence number counter per stream, starting at 0 as the real API's does."""
+
+    def __init__(self, body: dict[str, Any], text: str, rng: random.Random) -> None:
+        self.body = body
+        self.text = text
+        self.id = f'resp_{rng.getrandbits(200):050x}'
+        self.message_id = f'msg_{rng.getrandbits(200):050x}'
+        self.created_at = int(time.time())
+        self.sequence = 0
+
+    def event(self, event_type: str, **fields: Any) -> bytes:
+        payload = {'type': event_type, 'sequence_number': self.sequence, **fields}
+        self.sequence += 1
+        data = json.dumps(payload, ensure_ascii=False, separators=(',', ':'))
+        return f'event: {event_type}\ndata: {data}\n\n'.encode()
+
+    def part_ref(self) -> dict[str, Any]:
+        return {'item_id': self.message_id, 'output_index': 0, 'content_index': 0}
+
+    def message(self, text: str, status: str) -> dict[str, Any]:
+        content = [_output_text(text)] if status != 'in_progress' else []
+        return {'id': self.message_id, 'type': 'message', 'status': status, 'content': content, 'role': 'assistant'}
+
+    def response(self, status: str, *, text: str | None = None, reason: str | None = None,
+                 error: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = self.body
+        done = status in ('completed', 'incomplete')
+        return {
+            'id': self.id, 'object': 'response', 'created_at': self.created_at, 'status': status,
+            'background': False, 'completed_at': int(time.time()) if status == 'completed' else None,
+            'error': error, 'incomplete_details': {'reason': reason} if status == 'incomplete' else None,
+            'instructions': body.get('instructions'), 'max_output_tokens': body.get('max_output_tokens'),
+            'max_tool_calls': None, 'model': body.get('model', ''),
+            'output': [self.message(text if text is not None else '', status)] if done else [],
+            'parallel_tool_calls': True, 'previous_response_id': None, 'prompt_cache_key': None,
+            'reasoning': {'effort': None, 'summary': None}, 'safety_identifier': None,
+            'service_tier': 'default' if done else 'auto', 'store': body.get('store', True),
+            'temperature': body.get('temperature', 1.0), 'text': {'format': {'type': 'text'}, 'verbosity': 'medium'},
+            'tool_choice': 'auto', 'tools': [], 'top_logprobs': 0, 'top_p': body.get('top_p', 1.0),
+            'truncation': 'disabled', 'usage': _responses_usage(body, text) if done and text is not None else None,
+            'user': None, 'metadata': body.get('metadata') or {},
+        }
+
+
+def _output_text(text: str) -> dict[str, Any]:
+    return {'type': 'output_text', 'annotations': [], 'logprobs': [], 'text': text}
+
+
+def _responses_due(fault: Fault, sent: int) -> str | None:
+    """The Responses-only stream fault that fires now that ``sent`` characters are out, if any."""
+    for limit, action in ((fault.failed_after_chars, 'failed'), (fault.incomplete_after_chars, 'incomplete')):
+        if limit is not None and sent >= limit:
+            return action
+    return None
+
+
+def _responses_error(fault: Fault) -> dict[str, Any]:
+    """The ``error`` of a failed response: ``{"code", "message"}`` as the Responses API reports it."""
+    if fault.inband_error is not None:
+        return dict(fault.inband_error)
+    return {'code': fault.code or 'server_error',
+            'message': fault.message or 'The server had an error while processing your request. Sorry about that!'}
+
+
+def _error_event_fields(fault: Fault) -> dict[str, Any]:
+    """An ``error`` event's fields: nested in ``error`` as OpenAI's servers send them, or flat as documented (and as
+    the SDK's ``ResponseErrorEvent`` type declares them)."""
+    error = fault.inband_error or {'type': fault.error_type or 'server_error', 'code': fault.code or 'server_error',
+                                   'message': fault.message or 'The server had an error while processing your '
+                                   'request. Sorry about that!', 'param': None}
+    if fault.error_event_shape == 'flat':
+        return {'code': error.get('code'), 'message': error.get('message'), 'param': error.get('param')}
+    return {'error': error}
+
+
+def _responses_usage(body: dict[str, Any], text: str) -> dict[str, Any]:
+    prompt = (len(str(body.get('instructions') or '')) + len(_input_text(body))) // 4 + 1
+    output = len(text) // 4 + 1
+    return {'input_tokens': prompt, 'input_tokens_details': {'cached_tokens': 0, 'cache_write_tokens': 0},
+            'output_tokens': output, 'output_tokens_details': {'reasoning_tokens': 0}, 'total_tokens': prompt + output}
+
+
+def _input_items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Responses request's ``input`` as message items: a bare string is one user message."""
+    value = body.get('input')
+    if isinstance(value, str):
+        return [{'role': 'user', 'content': value}]
+    return [item for item in value or [] if isinstance(item, dict)]
+
+
+def _input_text(body: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for item in _input_items(body):
+        content = item.get('content')
+        if isinstance(content, list):
+            parts += [str(part.get('text', '')) for part in content if isinstance(part, dict)]
+        else:
+            parts.append(str(content or ''))
+    return ''.join(parts)
+
+
 def _last_user_text(body: dict[str, Any]) -> str:
-    for message in reversed(body.get('messages') or []):
+    for message in reversed(body.get('messages') or _input_items(body)):
         if isinstance(message, dict) and message.get('role') == 'user':
             content = message.get('content')
             if isinstance(content, list):
