@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -71,8 +72,9 @@ class StreamSession:
     """One assistant message being generated."""
 
     def __init__(self, manager: StreamManager, message: MessageRecord, provider: Provider, model: str,
-                 request: CompletionRequest, *, initial: str = '') -> None:
+                 request: CompletionRequest, *, initial: str = '', owner: str = 'local') -> None:
         self.manager = manager
+        self.owner = owner
         self.message_id = message.id
         self.project_id = message.project_id
         self.provider = provider
@@ -178,7 +180,8 @@ class StreamSession:
     async def run(self) -> None:
         status, error = 'completed', None
         try:
-            await self._generate()
+            async with self.manager.slot(self):
+                await self._generate()
         except asyncio.CancelledError:
             status = 'interrupted'
             self.metadata['interrupted_at'] = self.length
@@ -273,6 +276,10 @@ class StreamSession:
                 return
             await asyncio.sleep(min(1.0, left))
 
+    def queued(self, ahead: int) -> None:
+        self._notice(f'queued: {ahead} of your answers {"is" if ahead == 1 else "are"} ahead of this one '
+                     f'(at most {self.manager.max_concurrent} are written at once)')
+
     def _notice(self, text: str, *, sticky: bool = False) -> None:
         """A line under the message saying what Scribe is doing about a failure; sticky ones stay after success."""
         self.metadata['notice'] = text
@@ -305,7 +312,8 @@ class StreamManager:
     def __init__(self, storage: Storage, bus: EventBus, providers: Mapping[str, Provider], *,
                  default_provider: str = 'demo', default_model: str | None = None,
                  flush_interval: float = 0.04, checkpoint_interval: float = 1.0,
-                 retry_policy: RetryPolicy | None = None) -> None:
+                 retry_policy: RetryPolicy | None = None, max_concurrent: int = 4, requests_per_minute: int = 30,
+                 max_prompt_chars: int = MAX_PROMPT_CHARS) -> None:
         self.storage = storage
         self.bus = bus
         self.providers = dict(providers)
@@ -314,7 +322,58 @@ class StreamManager:
         self.flush_interval = flush_interval
         self.checkpoint_interval = checkpoint_interval
         self.retry_policy = retry_policy or RetryPolicy()
+        self.max_concurrent = max_concurrent
+        self.requests_per_minute = requests_per_minute
+        self.max_prompt_chars = max_prompt_chars
         self._sessions: dict[str, StreamSession] = {}
+        self._running: dict[str, int] = {}  # owner → answers generating now
+        self._waiting: dict[str, list[StreamSession]] = {}  # owner → answers queued, oldest first
+        self._wakeup: dict[str, asyncio.Event] = {}
+        self._recent: dict[str, deque[float]] = {}  # owner → monotonic times of recent requests
+
+    @contextlib.asynccontextmanager
+    async def slot(self, session: StreamSession) -> AsyncIterator[None]:
+        """At most ``max_concurrent`` answers per user generate at once; the others wait in a visible queue,
+        first come first served, and start by themselves."""
+        owner = session.owner
+        queue = self._waiting.setdefault(owner, [])
+        queue.append(session)
+        try:
+            while self._running.get(owner, 0) >= self.max_concurrent or queue[0] is not session:
+                ahead = queue.index(session) + self._running.get(owner, 0) - self.max_concurrent + 1
+                session.queued(ahead)
+                event = self._wakeup.setdefault(owner, asyncio.Event())
+                await event.wait()
+        finally:
+            queue.remove(session)
+        self._running[owner] = self._running.get(owner, 0) + 1
+        self._notify(owner)
+        try:
+            yield
+        finally:
+            self._running[owner] -= 1
+            if not self._running[owner]:
+                del self._running[owner]
+            self._notify(owner)
+            if not queue:
+                self._waiting.pop(owner, None)
+
+    def _notify(self, owner: str) -> None:
+        event = self._wakeup.pop(owner, None)
+        if event is not None:
+            event.set()
+
+    def _admit(self, owner: str) -> None:
+        """Refuse a request over the per-minute limit, with the time until one is possible again."""
+        now = time.monotonic()
+        recent = self._recent.setdefault(owner, deque())
+        while recent and now - recent[0] >= 60:
+            recent.popleft()
+        if len(recent) >= self.requests_per_minute:
+            wait = 60 - (now - recent[0])
+            raise InvalidRequest(f'You have sent {len(recent)} requests in the last minute, the limit is '
+                                 f'{self.requests_per_minute}: try again in {wait:.0f} s.')
+        recent.append(now)
 
     def fallback_chain(self, provider: Provider, model: str) -> list[tuple[Provider, str]]:
         """The chosen provider first, then the other real providers in priority order (the order of
@@ -338,8 +397,8 @@ class StreamManager:
         """Refuse a request that cannot be sent before anything is stored."""
         if not prompt.strip():
             raise InvalidRequest('The prompt is empty: type what you want the model to write.')
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise InvalidRequest(f'The prompt is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}.')
+        if len(prompt) > self.max_prompt_chars:
+            raise InvalidRequest(f'The prompt is {len(prompt):,} characters; the limit is {self.max_prompt_chars:,}.')
         return self.resolve(provider, model)
 
     async def start(self, project_id: str, prompt: str, *, owner: str = 'local', provider: str | None = None,
@@ -348,12 +407,13 @@ class StreamManager:
         chosen, model_name = self.validate(prompt, provider, model)
         if await self.storage.get_project(project_id, owner) is None:
             raise NotFound('This project does not exist (or is not yours).')
+        self._admit(owner)
         history = await self.storage.list_messages(project_id, owner)
         user = await self.storage.add_message(project_id, 'user', prompt, owner=owner)
         answer = await self.storage.add_message(project_id, 'assistant', '', status='pending', reply_to=user.id,
                                                 provider=chosen.name, model=model_name, owner=owner)
         request = CompletionRequest(messages=(*_history(history), ChatMessage('user', prompt)), model=model_name)
-        self._launch(StreamSession(self, answer, chosen, model_name, request))
+        self._launch(StreamSession(self, answer, chosen, model_name, request, owner=owner))
         return user, answer
 
     def _launch(self, session: StreamSession) -> None:
@@ -383,8 +443,9 @@ class StreamManager:
             raise InvalidRequest('There is nothing to continue yet: use Retry.')
         chosen, model_name = self.resolve(message.provider, message.model)
         _prompt, history = await self._conversation_until(message, owner)
+        self._admit(owner)
         request = CompletionRequest(messages=tuple(history), model=model_name)
-        self._launch(StreamSession(self, message, chosen, model_name, request, initial=text))
+        self._launch(StreamSession(self, message, chosen, model_name, request, initial=text, owner=owner))
         return message
 
     async def retry(self, message_id: str, *, owner: str = 'local', provider: str | None = None,
@@ -395,11 +456,12 @@ class StreamManager:
             raise NotFound('This answer does not exist (or is not yours).')
         chosen, model_name = self.resolve(provider or message.provider, model or message.model)
         prompt, history = await self._conversation_until(message, owner)
+        self._admit(owner)
         answer = await self.storage.add_message(message.project_id, 'assistant', '', status='pending',
                                                 reply_to=prompt.id, provider=chosen.name, model=model_name,
                                                 owner=owner)
         request = CompletionRequest(messages=tuple(history), model=model_name)
-        self._launch(StreamSession(self, answer, chosen, model_name, request))
+        self._launch(StreamSession(self, answer, chosen, model_name, request, owner=owner))
         return answer
 
     def session(self, message_id: str) -> StreamSession | None:

@@ -156,3 +156,38 @@ async def test_invalid_prompts_store_nothing(storage: Storage) -> None:
     with pytest.raises(NotFound):
         await manager.start(project.id, 'hi', owner='someone-else')
     assert await storage.list_messages(project.id) == []
+
+
+async def test_answers_over_the_concurrency_limit_wait_in_a_visible_queue(storage: Storage) -> None:
+    bus = InProcessEventBus()
+    manager = StreamManager(storage, bus, {'demo': DemoProvider(speed=5_000)}, max_concurrent=1)
+    project = await storage.create_project('p')
+    _u1, first = await manager.start(project.id, 'python sorting')
+    _u2, second = await manager.start(project.id, 'rust cli')
+    sub = bus.subscribe(second.id, 0)
+    notices: list[str] = []
+    statuses: list[str] = []
+    async for batch in sub:
+        for event in batch:
+            if 'notice' in event.payload:
+                notices.append(event.payload['notice'])
+            if 'status' in event.payload:
+                statuses.append(event.payload['status'])
+    assert any(n.startswith('queued: 1 of your answers is ahead') for n in notices)
+    assert statuses[-1] == 'completed'
+    for message_id, prompt in ((first.id, 'python sorting'), (second.id, 'rust cli')):
+        stored = await storage.get_message(message_id)
+        assert stored is not None and stored.content == demo_answer(prompt)
+
+
+async def test_requests_over_the_per_minute_limit_are_refused_clearly(storage: Storage) -> None:
+    from services.errors import InvalidRequest
+
+    manager = StreamManager(storage, InProcessEventBus(), {'demo': DemoProvider(speed=0)}, requests_per_minute=2)
+    project = await storage.create_project('p')
+    await manager.start(project.id, 'one')
+    await manager.start(project.id, 'two')
+    with pytest.raises(InvalidRequest, match='limit is 2: try again in'):
+        await manager.start(project.id, 'three')
+    assert len(await storage.list_messages(project.id)) == 4  # nothing half-stored for the refused one
+    await manager.shutdown()
