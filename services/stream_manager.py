@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.continuation import ContinuationJoiner
-from services.errors import InvalidRequest, NotFound, ProviderAuthError, ProviderError, ProviderQuotaError
+from services.errors import InvalidRequest, NotFound, ProviderError
 from services.event_bus import EventBus, Subscription
 from services.providers.base import ChatMessage, CompletionRequest, Provider
 from services.rendering import MessageRenderer, Op
@@ -240,8 +240,8 @@ class StreamSession:
                         await self._countdown(f'{provider.name} failed ({_short(exc)}): retrying '
                                               f'({attempt} of {policy.retries})', delay)
                         continue
-                    if (exc.retryable or isinstance(exc, ProviderAuthError | ProviderQuotaError)) \
-                            and link + 1 < len(chain):
+                    # A bad key, a bad request or an empty account is the user's to fix: say so, don't hide it.
+                    if exc.retryable and link + 1 < len(chain):
                         link, attempt = link + 1, 0
                         nxt, nxt_model = chain[link]
                         self._events.append(EventRecord('fallback', 0, data=reason, metadata={
