@@ -27,7 +27,8 @@ class AppServices:
     def build(cls, settings: Settings) -> AppServices:
         storage = Storage(settings.database_url)
         bus = InProcessEventBus()
-        providers = build_providers(settings.provider, demo_speed=settings.demo_speed)
+        providers = build_providers(settings.provider, demo_speed=settings.demo_speed,
+                                    demo_script=settings.demo_script, demo_chunk=settings.demo_chunk)
         manager = StreamManager(storage, bus, providers, default_provider=settings.provider,
                                 default_model=settings.model, flush_interval=settings.flush_interval,
                                 checkpoint_interval=settings.checkpoint_interval)

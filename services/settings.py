@@ -12,7 +12,7 @@ import argparse
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -34,6 +34,8 @@ class Settings:
     model: str | None = None
     auth: bool = False
     demo_speed: float = 400.0
+    demo_script: str | None = field(default=None, repr=False)  # the text of --demo-script, not its path
+    demo_chunk: int | None = None
     flush_interval: float = 0.04
     checkpoint_interval: float = 1.0
     storage_secret: str = 'scribe-local'
@@ -64,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--auth', action='store_true', default=None, help='accounts and sign-in [SCRIBE_AUTH=1]')
     p.add_argument('--demo-speed', help='demo provider pace in characters per second, or "inf" '
                    '[SCRIBE_DEMO_SPEED, default 400]')
+    p.add_argument('--demo-script', metavar='FILE', help='the demo provider answers every prompt with this UTF-8 '
+                   'text file, replayed at --demo-speed (benchmarks) [SCRIBE_DEMO_SCRIPT]')
+    p.add_argument('--demo-chunk', metavar='N', help='the demo provider streams chunks of exactly N characters '
+                   '[SCRIBE_DEMO_CHUNK, default token-like sizes of 1-8]')
     p.add_argument('--flush-interval', help='seconds between batched updates to the browser '
                    '[SCRIBE_FLUSH_INTERVAL, default 0.04]')
     return p
@@ -86,6 +92,33 @@ def _number(name: str, value: str, *, low: float, high: float, integer: bool = F
     if math.isnan(number) or not low <= number <= high:
         raise ConfigError(f'{name} must be between {low:g} and {high:g} (got {value!r})')
     return number
+
+
+def _script(path_text: str) -> str:
+    """The text of ``--demo-script``: an existing, readable, non-empty UTF-8 file."""
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise ConfigError(f'--demo-script {path_text!r} is not a file')
+    try:
+        text = path.read_text(encoding='utf-8')
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f'--demo-script {path_text!r} is not UTF-8 text (byte {exc.start})') from None
+    except OSError as exc:
+        raise ConfigError(f'--demo-script {path_text!r} cannot be read ({exc.strerror or exc})') from None
+    if not text:
+        raise ConfigError(f'--demo-script {path_text!r} is empty')
+    return text
+
+
+def _chunk(text: str) -> int:
+    """``--demo-chunk``: a whole number of characters, at least 1."""
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= 1_000_000:
+        raise ConfigError(f'--demo-chunk must be a whole number of characters from 1 to 1000000 (got {text!r})')
+    return size
 
 
 def _configured_provider(env: Mapping[str, str]) -> str:
@@ -135,10 +168,14 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
 
     speed_text = pick(args.demo_speed, 'SCRIBE_DEMO_SPEED')
     demo_speed = _number('--demo-speed', speed_text, low=1, high=math.inf) if speed_text else 400.0
+    script_path = pick(args.demo_script, 'SCRIBE_DEMO_SCRIPT') or None
+    demo_script = _script(script_path) if script_path else None
+    chunk_text = pick(args.demo_chunk, 'SCRIBE_DEMO_CHUNK') or None
+    demo_chunk = _chunk(chunk_text) if chunk_text else None
     flush_text = pick(args.flush_interval, 'SCRIBE_FLUSH_INTERVAL')
     flush_interval = _number('--flush-interval', flush_text, low=0.0, high=1.0) if flush_text else 0.04
 
     return Settings(host=host, port=port, native=native, show=show, data_dir=data_dir, database_url=database_url,
                     redis_url=redis_url, provider=provider, model=model, auth=auth, demo_speed=demo_speed,
-                    flush_interval=flush_interval,
+                    demo_script=demo_script, demo_chunk=demo_chunk, flush_interval=flush_interval,
                     storage_secret=env.get('SCRIBE_STORAGE_SECRET', 'scribe-local'))

@@ -18,7 +18,7 @@ import pytest
 from services.errors import ConfigError
 from services.providers import demo, demo_answers
 from services.providers.base import ChatMessage, CompletionRequest
-from services.providers.demo import DemoProvider, demo_answer, demo_chunks, thinking_delay
+from services.providers.demo import DemoProvider, demo_answer, demo_chunks, fixed_chunks, thinking_delay
 
 ROOT = Path(__file__).resolve().parents[2]
 FENCE_RE = re.compile(r'^```(\S*)\n(.*?)^```\n', re.M | re.S)
@@ -313,3 +313,79 @@ async def test_stream_can_be_cancelled_midway() -> None:
 def test_bad_speed_is_a_config_error(speed: float) -> None:
     with pytest.raises(ConfigError):
         DemoProvider(speed=speed)
+
+
+# --- replaying a recorded answer (--demo-script, --demo-chunk) -------------------------------------------------
+
+SCRIPT = 'Intro with `code`.\n\n```python\ndef f(x):\n    return x * 2\n```\n\nThe end: ünïcödé ✓.\n'
+
+
+@pytest.mark.parametrize('prompt', ['hello', 'write a rust http server', ''])
+async def test_script_answers_every_prompt_with_the_script(prompt: str) -> None:
+    provider = DemoProvider(speed=math.inf, script=SCRIPT)
+    assert ''.join(await collect(provider, request(prompt))) == SCRIPT
+    assert provider.answer(prompt) == SCRIPT
+
+
+@pytest.mark.parametrize('size', [1, 4, 7, 1_000])
+async def test_script_in_fixed_size_chunks(size: int) -> None:
+    provider = DemoProvider(speed=math.inf, script=SCRIPT, chunk_size=size)
+    chunks = await collect(provider, request('anything'))
+    assert ''.join(chunks) == SCRIPT
+    assert all(len(chunk) == size for chunk in chunks[:-1]) and 1 <= len(chunks[-1]) <= size
+    assert chunks == provider.chunks('anything') == fixed_chunks(SCRIPT, size)
+
+
+async def test_script_without_chunk_size_uses_token_like_sizes() -> None:
+    script = SCRIPT * 20
+    provider = DemoProvider(speed=math.inf, script=script)
+    chunks = await collect(provider, request('x'))
+    assert ''.join(chunks) == script
+    assert all(1 <= len(chunk) <= 8 for chunk in chunks)
+    assert len({len(chunk) for chunk in chunks}) >= 6
+    assert chunks == await collect(DemoProvider(speed=math.inf, script=script), request('another prompt'))
+
+
+async def test_chunk_size_applies_to_demo_answers_too() -> None:
+    provider = DemoProvider(speed=math.inf, chunk_size=4)
+    chunks = await collect(provider, request('hello'))
+    assert ''.join(chunks) == demo_answer('hello')
+    assert all(len(chunk) == 4 for chunk in chunks[:-1])
+
+
+async def test_script_pacing_has_no_thinking_pause_and_does_not_drift() -> None:
+    """20,000 characters in 4-character chunks at 2,000 chars/s: the last chunk is due at 9.998 s, from 0 s."""
+    script = ('x' * 99 + '\n') * 200
+    clock = VirtualClock(oversleep=0.001)
+    start = clock.now
+    provider = DemoProvider(speed=2_000, script=script, chunk_size=4, clock=clock, sleep=clock.sleep)
+    chunks = await collect(provider, request('bench'))
+    assert len(chunks) == 5_000 and ''.join(chunks) == script
+    assert clock.sleeps[0] == 0  # no thinking delay before the first chunk
+    assert clock.now - start == pytest.approx((20_000 - 4) / 2_000, abs=0.0011)
+
+
+async def test_script_continues_after_a_prefill() -> None:
+    prefix = SCRIPT[:17]
+    req = CompletionRequest(messages=(ChatMessage('user', 'q'), ChatMessage('assistant', prefix)),
+                            model='scribe-demo')
+    rest = await collect(DemoProvider(speed=math.inf, script=SCRIPT, chunk_size=4), req)
+    assert prefix + ''.join(rest) == SCRIPT
+
+
+@pytest.mark.parametrize('size', [0, -4, True])
+def test_bad_chunk_size_is_a_config_error(size: int) -> None:
+    with pytest.raises(ConfigError, match='chunk size'):
+        DemoProvider(chunk_size=size)
+
+
+def test_empty_script_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match='empty'):
+        DemoProvider(script='')
+
+
+def test_fixed_chunks() -> None:
+    assert fixed_chunks('abcdefghij', 4) == ['abcd', 'efgh', 'ij']
+    assert fixed_chunks('', 4) == []
+    with pytest.raises(ConfigError):
+        fixed_chunks('abc', 0)
