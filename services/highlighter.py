@@ -118,25 +118,33 @@ def _escape(text: str) -> str:
     return text
 
 
-def render_tokens(toks: Iterable[Token2]) -> str:
-    """Compact html for the websocket: unquoted single-word classes, one span per run of the same class."""
+_NEEDS_ESCAPE: Final = re.compile('[&<>]').search
+
+
+def render_tokens(toks: Iterable[Token2], escape: bool = True) -> str:
+    """Compact html for the websocket: unquoted single-word classes, one span per run of the same class.
+    ``escape=False`` is for callers that know the text has no & < > (most lines), which saves a pass per span."""
     parts: list[str] = []
-    cur = ''
-    buf: list[str] = []
     get = _CSS_CLASS.get
+    cur: str | None = None
+    run = ''
     for ttype, value in toks:
         cls = get(ttype)
         if cls is None:
             cls = _css_class(ttype)
-        if cls != cur and buf:
-            text = _escape(''.join(buf))
-            parts.append(f'<span class={cur}>{text}</span>' if cur else text)
-            buf = []
+        if cls == cur:
+            run += value
+            continue
+        if run:
+            if escape:
+                run = _escape(run)
+            parts.append(f'<span class={cur}>{run}</span>' if cur else run)
         cur = cls
-        buf.append(value)
-    if buf:
-        text = _escape(''.join(buf))
-        parts.append(f'<span class={cur}>{text}</span>' if cur else text)
+        run = value
+    if run:
+        if escape:
+            run = _escape(run)
+        parts.append(f'<span class={cur}>{run}</span>' if cur else run)
     return ''.join(parts)
 
 
@@ -306,7 +314,8 @@ class _Info:
     anchor: int
     simple_run: bool        # the whole pattern is one greedy unbounded repeat of a character class
     prefix: Callable[[str, int], _Match | None] | None    # possessive run of the optional leading characters
-    head1: Callable[[str, int, int], _Match | None] | None  # .search for the first mandatory character
+    refute: Callable[[str, int], _Match | None] | None     # matches iff the first mandatory character occurs
+    #                                                         nowhere within reach (so the attempt fails in reach)
     head: Callable[[str, int, int], _Match | None] | None   # .search for the mandatory fixed head
     headlen: int
     first_ascii: frozenset[str] | None   # ASCII characters that can be consumed first (None: any)
@@ -471,29 +480,66 @@ class _HeadFacts:
     """Optional leading characters, then a fixed head of single characters. Zero-width items only restrict what
     can match, so they are skipped: an attempt where the head occurs nowhere in reach fails, looking no further."""
 
-    __slots__ = ('first_ascii', 'head', 'head1', 'headlen', 'prefix')
+    __slots__ = ('first_ascii', 'head', 'headlen', 'prefix', 'refute')
 
     def __init__(self, flat: list[tuple[Any, Any]], flags: int) -> None:
         self.prefix: Callable[[str, int], _Match | None] | None = None
-        self.head1: Callable[[str, int, int], _Match | None] | None = None
+        self.refute: Callable[[str, int], _Match | None] | None = None
         self.head: Callable[[str, int, int], _Match | None] | None = None
         self.headlen = 0
         self.first_ascii: frozenset[str] | None = None
+        cflags = flags & (re.IGNORECASE | re.ASCII | re.UNICODE)
+        try:
+            firsts, nullable = _first_set(flat, flags)
+        except _Unsupported:
+            firsts, nullable = None, True
+        if firsts is not None and not nullable:
+            # every match starts with one of these characters; elsewhere the attempt fails at once
+            starts = '(?:' + '|'.join(firsts) + ')'
+            self.refute = re.compile(f'(?!{starts})[\\s\\S]', cflags).match
+            starter = re.compile(starts, cflags).match
+            self.first_ascii = frozenset(c for c in _ASCII if starter(c))
         try:
             prefix_srcs, head_srcs = self._sources(flat, flags)
         except _Unsupported:
             return
         if not head_srcs:
             return
-        cflags = flags & (re.IGNORECASE | re.ASCII | re.UNICODE)
+        first = head_srcs[0]
         if prefix_srcs:
-            self.prefix = re.compile('(?:' + '|'.join(prefix_srcs) + ')*+', cflags).match
-        self.head1 = re.compile(head_srcs[0], cflags).search
+            run = '(?:' + '|'.join(prefix_srcs) + ')'
+            self.prefix = re.compile(run + '*+', cflags).match
+            # a possessive run of leading characters that are not the head's first, then one more character that
+            # is not it either: so the run ended (before the end of the text) and the head starts nowhere in it
+            refute = f'(?:(?!{first}){run})*+(?!{first})[\\s\\S]'
+        else:
+            refute = f'(?!{first})[\\s\\S]'
+        try:
+            then = self._run_then(flat, flags)
+        except _Unsupported:
+            then = None
+        if then is not None:
+            # 'C+' then a mandatory H: a run of C that contains no H and is followed by neither C nor H
+            c, h = then
+            refute = f'(?:{refute}|{c}(?:(?!{h}){c})*+(?!{h})[\\s\\S])'
+        self.refute = re.compile(refute, cflags).match
         if len(head_srcs) > 1:
             self.head = re.compile(''.join(head_srcs), cflags).search
         self.headlen = len(head_srcs)
-        starter = re.compile('|'.join([*prefix_srcs, head_srcs[0]]), cflags).match
-        self.first_ascii = frozenset(c for c in _ASCII if starter(c))
+        if self.first_ascii is None:
+            starter = re.compile('|'.join([*prefix_srcs, head_srcs[0]]), cflags).match
+            self.first_ascii = frozenset(c for c in _ASCII if starter(c))
+
+    @staticmethod
+    def _run_then(flat: list[tuple[Any, Any]], flags: int) -> tuple[str, str] | None:
+        """(C, H) when the pattern starts with a repeat of one character class C (at least once) followed by a
+        mandatory character H, as in '(\\s+)(as)'."""
+        items = [item for item in flat if item[0] not in (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT)]
+        if len(items) < 2 or items[0][0] not in _REPEATS or items[0][1][0] < 1:
+            return None
+        c = _single(items[0][1][2], flags)
+        h = _first_src(items[1:2], flags)
+        return (c, h) if c is not None and h is not None else None
 
     @staticmethod
     def _sources(flat: list[tuple[Any, Any]], flags: int) -> tuple[list[str], list[str]]:
@@ -528,6 +574,38 @@ class _HeadFacts:
                 head_srcs.append(src)
             break
         return prefix_srcs, head_srcs
+
+
+def _first_set(items: Any, flags: int) -> tuple[list[str] | None, bool]:
+    """One-character matchers for every character a match of ``items`` can start with (None if unknown), and
+    whether a match can be empty."""
+    srcs: list[str] = []
+    for op, av in items:
+        if op in (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT):
+            continue
+        if op in _ATOMS:
+            return [*srcs, _atom_src(op, av, flags)], False
+        if op is _sre.SUBPATTERN and not av[1] and not av[2]:
+            sub, nullable = _first_set(av[3], flags)
+        elif op is _sre.ATOMIC_GROUP:
+            sub, nullable = _first_set(av, flags)
+        elif op is _sre.BRANCH:
+            results = [_first_set(alt, flags) for alt in av[1]]
+            if any(r[0] is None for r in results):
+                return None, True
+            sub = [src for r in results for src in r[0] or ()]
+            nullable = any(r[1] for r in results)
+        elif op in _REPEATS:
+            sub, nullable = _first_set(av[2], flags)
+            nullable = nullable or av[0] == 0
+        else:
+            return None, True
+        if sub is None:
+            return None, True
+        srcs.extend(sub)
+        if not nullable:
+            return srcs, False
+    return srcs, True
 
 
 def _first_src(items: Any, flags: int) -> str | None:
@@ -566,11 +644,33 @@ def _analyse(pattern: re.Pattern[str]) -> tuple[_Info, int]:
             anchor = _ANCHOR_LINE
     simple_run = (len(flat) == 1 and flat[0][0] in _GREEDY and flat[0][1][1] == _sre.MAXREPEAT
                   and _single(flat[0][1][2], flags) is not None)
-    h = _HeadFacts(flat, flags)
-    info = _Info(nlfree=not nl, peek=peek, anchor=anchor, simple_run=simple_run, prefix=h.prefix, head1=h.head1,
-                 head=h.head, headlen=h.headlen, first_ascii=h.first_ascii)
     del width
+    if not nl:      # safe wherever a newline follows; the rest only matters for the other rules
+        return _Info(True, peek, anchor, simple_run, None, None, None, 0, None), lookbehind
+    h = _HeadFacts(flat, flags)
+    info = _Info(nlfree=False, peek=peek, anchor=anchor, simple_run=simple_run, prefix=h.prefix, refute=h.refute,
+                 head=h.head, headlen=h.headlen, first_ascii=h.first_ascii)
     return info, lookbehind
+
+
+# Most pygments patterns are plain (keyword lists run to kilobytes): if the source has nothing that could match or
+# look at a newline, it needs no parsing. Variants by flag: '.' is harmless without DOTALL, '$' with MULTILINE.
+_PLAIN_PARTS: Final = (r'[^\\\[(.$\x00-\x1f]', r'\\[bBwdSAZ()\[\]{}|*+?^$\\/\-#&~@!%=<>,:;\'" .]', r'\[(?!\^)',
+                       r'\((?!\?)', r'\(\?[:=!]')
+_PLAIN: Final = {
+    (dotall, multiline): re.compile('(?:' + '|'.join([*_PLAIN_PARTS, *([] if dotall else [r'\.']),
+                                                       *([r'\$'] if multiline else [])]) + ')*')
+    for dotall in (False, True) for multiline in (False, True)
+}
+_PLAIN_INFO: Final = _Info(True, _INF, _ANCHOR_NONE, False, None, None, None, 0, None)
+
+
+def _is_plain(pattern: re.Pattern[str]) -> bool:
+    source = pattern.pattern
+    flags = pattern.flags
+    if flags & re.VERBOSE:
+        return False
+    return _PLAIN[bool(flags & re.DOTALL), bool(flags & re.MULTILINE)].fullmatch(source) is not None
 
 
 _PATTERN_INFO: dict[re.Pattern[str], tuple[_Info, int]] = {}
@@ -580,7 +680,7 @@ def _pattern_info(pattern: re.Pattern[str]) -> tuple[_Info, int]:
     found = _PATTERN_INFO.get(pattern)
     if found is None:
         try:
-            found = _analyse(pattern)
+            found = (_PLAIN_INFO, 0) if _is_plain(pattern) else _analyse(pattern)
         except (_Unsupported, re.error, TypeError, ValueError, IndexError, RecursionError):
             found = (_CONSERVATIVE, 64)
         _PATTERN_INFO[pattern] = found
@@ -596,12 +696,12 @@ def _fail_safe(info: _Info, text: str, p: int, n: int, lastnl: int) -> bool:
             return True
     elif info.anchor == _ANCHOR_STRING and p > 0:
         return True
-    if info.head1 is not None:
+    if info.refute is not None and info.refute(text, p) is not None:
+        return True
+    if info.head is not None:
         run = info.prefix(text, p) if info.prefix is not None else None
         r = run.end() if run is not None else p
-        if r < n and info.head1(text, p, r + 1) is None:
-            return True
-        if info.head is not None and r + info.headlen <= n and info.head(text, p, r + info.headlen) is None:
+        if r + info.headlen <= n and info.head(text, p, r + info.headlen) is None:
             return True
     return False
 
@@ -618,28 +718,57 @@ def _win_safe(info: _Info, p: int, n: int, lastnl: int, m: _Match) -> bool:
 _Rule: TypeAlias = tuple[Callable[[str, int], _Match | None], Any, Any, int, _Info, bool]
 
 
+def _may_start(info: _Info, c: str) -> bool:
+    return info.first_ascii is None or c in info.first_ascii
+
+
 class _State:
-    __slots__ = ('first_hard', 'gate_bol', 'gate_mid', 'maxpeek', 'nonquick', 'rules')
+    """A lexer state's rules plus lookup tables that keep the per-step safety check to a dict lookup: for each
+    ASCII character, which rules' attempts there cannot be refuted by their first character (mid-line, and at a
+    line start where ``^`` rules also count)."""
+
+    __slots__ = ('cand_bol', 'cand_mid', 'first_hard', 'gate_bol', 'gate_mid', 'maxpeek', 'nonquick', 'peek_at',
+                 'rules')
 
     def __init__(self, rules: tuple[_Rule, ...]) -> None:
         self.rules = rules
-        hard = [r for r in rules if r[5]]
-        self.first_hard = hard[0][3] if hard else len(rules)
+        hard = [r[3] for r in rules if r[5]]
+        self.first_hard = hard[0] if hard else len(rules)
         self.maxpeek = max([r[4].peek for r in rules if not r[4].nlfree and r[4].peek < _INF], default=0)
         self.nonquick = tuple(r[3] for r in rules if not r[4].nlfree)
-        everything = frozenset(_ASCII)
+        self.cand_mid: dict[str, tuple[int, ...]] = {}
+        self.cand_bol: dict[str, tuple[int, ...]] = {}
+        self.gate_mid: dict[str, int] = {}     # first hard rule that needs a closer look, by character
+        self.gate_bol: dict[str, int] = {}
+        self.peek_at: dict[str, int] = {}      # how far the bounded rules that may start with a character peek
+        for c in _ASCII:
+            self.peek_at[c] = max([rules[i][4].peek for i in self.nonquick
+                                   if rules[i][4].peek < _INF and _may_start(rules[i][4], c)], default=0)
+            for bol, cand, gate in ((False, self.cand_mid, self.gate_mid), (True, self.cand_bol, self.gate_bol)):
+                kept = tuple(i for i in self.nonquick if _may_start(rules[i][4], c) and (bol or not rules[i][4].anchor))
+                cand[c] = kept
+                gate[c] = min([i for i in kept if rules[i][5]], default=_INF)
 
-        def gate(rs: list[_Rule]) -> frozenset[str]:
-            chars: set[str] = set()
-            for r in rs:
-                if r[4].first_ascii is None:
-                    return everything
-                chars |= r[4].first_ascii
-            return frozenset(chars)
 
-        # ASCII characters at which some hard rule might not be refuted cheaply (mid-line / at a line start)
-        self.gate_mid = gate([r for r in hard if r[4].anchor == _ANCHOR_NONE])
-        self.gate_bol = gate(hard)
+class _States(dict[str, _State]):
+    """A grammar's states, annotated on first use: a block touches few of them, and big lexers have many."""
+
+    def __init__(self, lexer: Any) -> None:
+        super().__init__()
+        self._lexer = lexer
+
+    def __missing__(self, name: str) -> _State:
+        annotated: list[_Rule] = []
+        for idx, (rexmatch, action, new_state) in enumerate(self._lexer._tokens[name]):
+            info = _rule_info(rexmatch)[0]
+            annotated.append((rexmatch, action, new_state, idx, info, not info.quick))
+        state = self[name] = _State(tuple(annotated))
+        return state
+
+
+def _rule_info(rexmatch: Any) -> tuple[_Info, int]:
+    pattern = getattr(rexmatch, '__self__', None)
+    return _pattern_info(pattern) if isinstance(pattern, re.Pattern) else (_CONSERVATIVE, 64)
 
 
 class _Grammar:
@@ -647,19 +776,14 @@ class _Grammar:
 
     def __init__(self, lexer: Any) -> None:
         self.lexer = lexer
-        self.states: dict[str, _State] = {}
+        self.states = _States(lexer)
+        # how much text before a line its patterns may look at; only look-behinds need a parse to tell
         context = 2
-        for name, rules in lexer._tokens.items():
-            annotated: list[_Rule] = []
-            for idx, (rexmatch, action, new_state) in enumerate(rules):
+        for rules in lexer._tokens.values():
+            for rexmatch, _action, _new_state in rules:
                 pattern = getattr(rexmatch, '__self__', None)
-                if isinstance(pattern, re.Pattern):
-                    info, lookbehind = _pattern_info(pattern)
-                else:
-                    info, lookbehind = _CONSERVATIVE, 64
-                context = max(context, lookbehind + 2)
-                annotated.append((rexmatch, action, new_state, idx, info, not info.quick))
-            self.states[name] = _State(tuple(annotated))
+                if not isinstance(pattern, re.Pattern) or '(?<' in pattern.pattern:
+                    context = max(context, _rule_info(rexmatch)[1] + 2)
         self.context = context
 
 
@@ -815,8 +939,8 @@ _SAME_PROVEN: Final = 0
 _SAME_PENDING: Final = 1
 _DIFFERENT: Final = 2
 _NEAR_EVERY_COMMIT: Final = 1024     # re-check a near pending step on every commit while it spans less than this
-_NEAR_LIMIT: Final = 16384           # ... and geometrically up to this span; beyond, only at close
-_NEAR_BUDGET: Final = 32768          # extra characters early re-checks may scan, on top of the block's length
+_NEAR_LIMIT: Final = 16384           # ... and then each time it grew by a quarter, up to this span; beyond, at close
+_NEAR_BUDGET: Final = 32768          # early re-checks may scan this much plus twice the block's length
 
 
 def _rel_regs(m: _Match, p: int) -> tuple[tuple[int, int], ...]:
@@ -833,8 +957,11 @@ class CodeHighlighter:
         self._closed = False
         self._pending: list[_Pending] = []     # every unproven step, in run order
         self._near: list[_Pending] = []        # those worth re-checking before close, by position
-        self._near_spent = 0
-        self._near_enabled = True
+        self._near_due = _INF                   # the earliest length at which one of them is due
+        # the last tail: (committed length, end stack, its text, its tokens, its step boundaries)
+        self._tail_cache: tuple[int, _Stack, str, list[Token2], dict[int, _Stack]] | None = None
+        self._context = 2
+        self._near_spent = 0                   # characters early re-checks have scanned (throttled)
         self._lexer: Any = None
         self._grammar: _Grammar | None = None
         self._mode = 'text'
@@ -860,10 +987,12 @@ class CodeHighlighter:
                 return self._resolve_guess()
             return HighlightUpdate(index, [self._lines[index].html])
         first = self._append(line)
+        if first == index:
+            return HighlightUpdate(index, [self._lines[index].html])
         return HighlightUpdate(first, [ln.html for ln in self._lines[first:]])
 
     def tail(self, text: str) -> str:
-        """html of the unfinished last line, lexed from the committed state; nothing is kept."""
+        """html of the unfinished last line, lexed from the committed state; nothing is committed."""
         if not text:
             return ''
         if not self.resolved or self._mode == 'text':
@@ -872,11 +1001,28 @@ class CodeHighlighter:
             toks: list[Token2] = []
             _tile(self._lexer.get_tokens_unprocessed(text), text, 0, len(text), toks)
             return render_tokens(toks)
-        window = self._recent + text
+        recent = self._recent
+        window = recent + text
+        base = self._length - len(recent)
+        p = len(recent)
+        stack = self._end_stack
         toks = []
-        self._run(window, len(self._recent), self._end_stack, self._length - len(self._recent), -1, False,
-                  toks, {}, [], False)
-        return render_tokens(self._post_map(toks))
+        bounds: dict[int, _Stack] = {self._length: stack}
+        cached = self._tail_cache
+        if cached is not None and cached[0] == self._length and cached[1] is stack and text.startswith(cached[2]):
+            # The same line grew: keep its steps except the last two, which may have been cut short by the old
+            # end. (The tail is only shown, never committed, so this heuristic cannot make a line wrong for good.)
+            old_bounds = cached[4]
+            keys = list(old_bounds)
+            if len(keys) >= 3:
+                resume = keys[-3]
+                stack = old_bounds[resume]
+                toks, _ = _cut(cached[3], resume - self._length)
+                bounds = {k: old_bounds[k] for k in keys[:-2]}
+                p = resume - base
+        self._run(window, p, stack, base, -1, False, toks, bounds, [], False)
+        self._tail_cache = (self._length, self._end_stack, text, toks, bounds)
+        return render_tokens(self._post_map(toks), _NEEDS_ESCAPE(text) is not None)
 
     def close(self) -> HighlightUpdate | None:
         """The block is complete: settle the language if it was still being guessed, and make every line exact."""
@@ -914,6 +1060,7 @@ class CodeHighlighter:
         self._mode = _mode_of(lexer)
         if self._mode in ('regex', 'post'):
             self._grammar = _grammar_for(lexer)
+            self._context = self._grammar.context
 
     def _append_plain(self, line: str) -> None:
         entry = _Line(self._length, line)
@@ -951,39 +1098,48 @@ class CodeHighlighter:
         """Commit one line; returns the index of the first line whose html changed."""
         index = len(self._lines)
         start = self._length
+        end = start + len(text)
         line = _Line(start, text)
         self._lines.append(line)
         self._starts.append(start)
-        if self._mode == 'text':
-            line.toks = [(Text, text)]
-        elif self._mode == 'opaque':
-            _tile(self._lexer.get_tokens_unprocessed(text), text, 0, len(text), line.toks)
-        else:
+        mode = self._mode
+        if mode == 'regex' or mode == 'post':
             recent = self._recent
             window = recent + text
-            line.bounds[start] = self._end_stack
+            bounds = line.bounds
+            bounds[start] = self._end_stack
             fresh: list[_Pending] = []
-            p, stack, _ = self._run(window, len(recent), self._end_stack, start - len(recent),
-                                    window.rfind('\n'), True, line.toks, line.bounds, fresh, False)
-            del p
-            line.bounds.pop(start + len(text), None)
-            self._end_stack = stack
-            for rec in fresh:
-                if rec.due > 0 and self._near_enabled:
-                    rec.due = start + len(text) + 1
-                    self._near.append(rec)
-                else:
-                    rec.due = -1
-            self._pending.extend(fresh)
-            assert self._grammar is not None
-            context = self._grammar.context
-            self._recent = window[-context:] if len(window) > context else window
-        self._length = start + len(text)
-        line.html = render_tokens(self._post_map(line.toks))
-        first = index
-        if self._mode == 'regex' or self._mode == 'post':
-            first = min(first, self._near_checks())
-        return first
+            _, self._end_stack, _ = self._run(window, len(recent), self._end_stack, start - len(recent),
+                                              window.rfind('\n'), True, line.toks, bounds, fresh, False)
+            bounds.pop(end, None)
+            self._recent = window[-self._context:]
+            self._length = end
+            if fresh:
+                self._add_pending(fresh)
+            line.html = render_tokens(line.toks if mode == 'regex' else self._post_map(line.toks),
+                                      _NEEDS_ESCAPE(text) is not None)
+            if self._near_due <= end:
+                return min(index, self._near_checks())
+            return index
+        if mode == 'text':
+            line.toks = [(Text, text)]
+        else:
+            _tile(self._lexer.get_tokens_unprocessed(text), text, 0, len(text), line.toks)
+        self._length = end
+        line.html = render_tokens(line.toks)
+        return index
+
+    def _add_pending(self, fresh: list[_Pending]) -> None:
+        """New unproven steps from committing a line: the near ones are re-checked at the next commit."""
+        due = self._length + 1
+        for rec in fresh:
+            if rec.due > 0:
+                rec.due = due
+                self._near.append(rec)
+                self._near_due = min(self._near_due, due)
+            else:
+                rec.due = -1
+        self._pending.extend(fresh)
 
     def _post_map(self, toks: list[Token2]) -> list[Token2]:
         """In 'post' mode, run the lexer's own token post-processing over our tokens for the live view: a copy of
@@ -1030,6 +1186,8 @@ class CodeHighlighter:
         st = states[stack[-1]]
         rules = st.rules
         first_hard = st.first_hard
+        gate_mid = st.gate_mid
+        gate_bol = st.gate_bol
         limit = min(lastnl, n - st.maxpeek)
         append = toks.append
         token_type = _TokenType
@@ -1042,9 +1200,9 @@ class CodeHighlighter:
                     break
             else:
                 rule = m = None
-            if check and (rule is None or p > limit or (rule[3] >= first_hard and (
-                    rule[5] or text[p] > '\x7f'
-                    or text[p] in (st.gate_mid if p and text[p - 1] != '\n' else st.gate_bol)))):
+            if check and (rule is None or rule[5] or rule[3] >= (
+                    gate_mid if p and text[p - 1] != '\n' else gate_bol).get(text[p], first_hard) or (
+                    p > limit and (p > lastnl or p + st.peek_at.get(text[p], st.maxpeek) > n))):
                 rec = self._classify(st, rule, m, text, p, lastnl, stack, base)
                 if rec is not None:
                     pend.append(rec)
@@ -1064,6 +1222,8 @@ class CodeHighlighter:
                     st = states[stack[-1]]
                     rules = st.rules
                     first_hard = st.first_hard
+                    gate_mid = st.gate_mid
+                    gate_bol = st.gate_bol
                     limit = min(lastnl, n - st.maxpeek)
             else:
                 if text[p] == '\n':
@@ -1071,6 +1231,8 @@ class CodeHighlighter:
                     st = states['root']
                     rules = st.rules
                     first_hard = st.first_hard
+                    gate_mid = st.gate_mid
+                    gate_bol = st.gate_bol
                     limit = min(lastnl, n - st.maxpeek)
                     append((Whitespace, '\n'))
                 else:
@@ -1087,20 +1249,16 @@ class CodeHighlighter:
         n = len(text)
         rules = st.rules
         k = rule[3] if rule is not None else len(rules)
-        candidates: Iterable[int] = st.nonquick if p <= lastnl else range(k)
-        unsafe: list[int] = []
         c = text[p]
-        plain = c < '\x80'
         mid = p > 0 and text[p - 1] != '\n'
+        candidates: Iterable[int] = (
+            (st.cand_mid if mid else st.cand_bol).get(c, st.nonquick) if p <= lastnl else range(k))
+        unsafe: list[int] = []
         for i in candidates:
             if i >= k:
                 break
             info = rules[i][4]
-            # the cheap refutations inline; _fail_safe has them all
-            if p + info.peek <= n or (info.nlfree and p <= lastnl):
-                continue
-            first = info.first_ascii
-            if (first is not None and plain and c not in first) or (info.anchor and mid):
+            if p + info.peek <= n or (info.nlfree and p <= lastnl) or (info.anchor and mid):
                 continue
             if not _fail_safe(info, text, p, n, lastnl):
                 unsafe.append(i)
@@ -1183,36 +1341,35 @@ class CodeHighlighter:
             if rec.due > length:
                 keep.append(rec)
                 continue
-            if not self._near_enabled or length - rec.pos > _NEAR_LIMIT:
+            if length - rec.pos > _NEAR_LIMIT:
                 rec.due = -1
                 continue
-            line_index = self._line_of(rec.pos)
             if window_line < 0:
-                text, base = self._window(line_index)
+                if self._near_spent > _NEAR_BUDGET + 2 * length:
+                    keep.append(rec)        # over budget: wait until the block has grown
+                    continue
+                window_line = self._line_of(rec.pos)
+                text, base = self._window(window_line)
                 lastnl = text.rfind('\n')
-                window_line = line_index
                 self._near_spent += len(text)
-                if self._near_spent > _NEAR_BUDGET + length:
-                    self._near_enabled = False
             outcome = self._recheck(rec, text, base, lastnl, False)
             if outcome == _SAME_PROVEN:
                 self._drop(rec)
             elif outcome == _SAME_PENDING:
                 if rec.due > 0:
                     span = length - rec.pos
-                    rec.due = length + 1 if span < _NEAR_EVERY_COMMIT else rec.pos + 2 * span
+                    rec.due = length + 1 if span < _NEAR_EVERY_COMMIT else rec.pos + span + span // 4
                     keep.append(rec)
             else:
                 fresh: list[_Pending] = []
                 first_changed = min(first_changed, self._relex(rec, text, base, lastnl, False, fresh))
                 for new in fresh:
-                    if new.due > 0 and self._near_enabled:
+                    if new.due > 0:
                         new.due = length + 1
                         keep.append(new)
-                    else:
-                        new.due = -1
         keep.sort(key=_pos_of)
         self._near = keep
+        self._near_due = min([rec.due for rec in keep], default=_INF)
         return first_changed
 
     def _index_of(self, rec: _Pending) -> int:
@@ -1243,6 +1400,7 @@ class CodeHighlighter:
             rec.alive = False
         pend.clear()
         self._near = []
+        self._near_due = _INF
 
     def _relex(self, rec: _Pending, text: str, base: int, lastnl: int, final: bool, fresh: list[_Pending]) -> int:
         """Lex again from pending step ``rec`` until the run meets the committed one, and splice the result in;
@@ -1305,6 +1463,7 @@ class CodeHighlighter:
             rec.alive = False
         self._pending.clear()
         self._near = []
+        self._near_due = _INF
 
     def _diff(self, before: list[str], offset: int) -> HighlightUpdate | None:
         now = [ln.html for ln in self._lines]
