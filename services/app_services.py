@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from services.event_bus import EventBus, InProcessEventBus
 from services.providers.base import Provider
 from services.providers.registry import build_providers
+from services.retry import RetryPolicy
 from services.settings import Settings
 from services.storage import Storage
 from services.stream_manager import StreamManager
@@ -27,11 +28,16 @@ class AppServices:
     def build(cls, settings: Settings) -> AppServices:
         storage = Storage(settings.database_url)
         bus = InProcessEventBus()
-        providers = build_providers(settings.provider, demo_speed=settings.demo_speed,
-                                    demo_script=settings.demo_script, demo_chunk=settings.demo_chunk)
+        providers = build_providers(settings.providers, demo_speed=settings.demo_speed,
+                                    demo_script=settings.demo_script, demo_chunk=settings.demo_chunk,
+                                    openai_api=settings.openai_api)
         manager = StreamManager(storage, bus, providers, default_provider=settings.provider,
                                 default_model=settings.model, flush_interval=settings.flush_interval,
-                                checkpoint_interval=settings.checkpoint_interval)
+                                checkpoint_interval=settings.checkpoint_interval,
+                                retry_policy=RetryPolicy(retries=settings.retries),
+                                max_concurrent=settings.max_concurrent,
+                                requests_per_minute=settings.requests_per_minute,
+                                max_prompt_chars=settings.max_prompt_chars)
         return cls(settings, storage, bus, providers, manager)
 
     async def start(self) -> None:

@@ -39,6 +39,12 @@ class Settings:
     flush_interval: float = 0.04
     checkpoint_interval: float = 1.0
     storage_secret: str = 'scribe-local'
+    providers: tuple[str, ...] = ()  # real providers turned on, highest priority first
+    openai_api: str = 'chat'
+    max_concurrent: int = 4
+    requests_per_minute: int = 30
+    max_prompt_chars: int = 100_000
+    retries: int = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
                    '[SCRIBE_DEMO_CHUNK, default token-like sizes of 1-8]')
     p.add_argument('--flush-interval', help='seconds between batched updates to the browser '
                    '[SCRIBE_FLUSH_INTERVAL, default 0.04]')
+    p.add_argument('--providers', help='real providers to use, highest priority first, comma-separated '
+                   '(e.g. anthropic,openai) [SCRIBE_PROVIDERS, default: those whose key or base URL is set]')
+    p.add_argument('--openai-api', help='chat (Chat Completions) or responses (Responses API) '
+                   '[SCRIBE_OPENAI_API, default chat]')
+    p.add_argument('--max-concurrent', help='answers generated at once per user; more wait in a queue '
+                   '[SCRIBE_MAX_CONCURRENT, default 4]')
+    p.add_argument('--requests-per-minute', help='prompts per user per minute [SCRIBE_REQUESTS_PER_MINUTE, 30]')
+    p.add_argument('--max-prompt-chars', help='longest prompt accepted [SCRIBE_MAX_PROMPT_CHARS, 100000]')
+    p.add_argument('--retries', help='retries per provider before falling back [SCRIBE_RETRIES, default 3]')
     return p
 
 
@@ -121,13 +136,20 @@ def _chunk(text: str) -> int:
     return size
 
 
-def _configured_provider(env: Mapping[str, str]) -> str:
-    """The first provider whose key is set, in priority order; the demo provider needs none."""
-    if env.get('OPENAI_API_KEY'):
-        return 'openai'
-    if env.get('ANTHROPIC_API_KEY'):
-        return 'anthropic'
-    return 'demo'
+def _configured(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The real providers whose key or base URL is set, in the default priority order."""
+    return tuple(name for name, prefix in (('openai', 'OPENAI'), ('anthropic', 'ANTHROPIC'))
+                 if env.get(f'{prefix}_API_KEY') or env.get(f'{prefix}_BASE_URL'))
+
+
+def _provider_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip().lower() for n in text.split(',') if n.strip())
+    for name in names:
+        if name not in ('openai', 'anthropic'):
+            raise ConfigError(f'--providers takes openai and/or anthropic, comma-separated (got {name!r})')
+    if len(set(names)) != len(names):
+        raise ConfigError(f'--providers names a provider twice (got {text!r})')
+    return names
 
 
 def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -159,9 +181,26 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
     if redis_url and urlparse(redis_url).scheme not in ('redis', 'rediss', 'unix'):
         raise ConfigError(f'--redis-url must start with redis:// or rediss:// (got {redis_url!r})')
 
-    provider = (pick(args.provider, 'SCRIBE_DEFAULT_PROVIDER') or _configured_provider(env)).strip().lower()
+    providers_text = pick(args.providers, 'SCRIBE_PROVIDERS')
+    providers = _provider_list(providers_text) if providers_text is not None else _configured(env)
+    chosen = pick(args.provider, 'SCRIBE_DEFAULT_PROVIDER')
+    provider = (chosen or (providers[0] if providers else 'demo')).strip().lower()
     if provider not in PROVIDERS:
         raise ConfigError(f'--provider must be one of {", ".join(PROVIDERS)} (got {provider!r})')
+    if provider != 'demo' and provider not in providers:
+        providers = (provider, *providers)  # the chosen default is on, first
+    openai_api = (pick(args.openai_api, 'SCRIBE_OPENAI_API') or 'chat').strip().lower()
+    if openai_api not in ('chat', 'responses'):
+        raise ConfigError(f'--openai-api must be chat or responses (got {openai_api!r})')
+
+    def whole(option: str, var: str, default: int, low: int, high: int) -> int:
+        text = pick(getattr(args, option.lstrip('-').replace('-', '_')), var)
+        return int(_number(option, text, low=low, high=high, integer=True)) if text else default
+
+    max_concurrent = whole('--max-concurrent', 'SCRIBE_MAX_CONCURRENT', 4, 1, 1000)
+    requests_per_minute = whole('--requests-per-minute', 'SCRIBE_REQUESTS_PER_MINUTE', 30, 1, 100_000)
+    max_prompt_chars = whole('--max-prompt-chars', 'SCRIBE_MAX_PROMPT_CHARS', 100_000, 1, 10_000_000)
+    retries = whole('--retries', 'SCRIBE_RETRIES', 3, 0, 20)
     model = pick(args.model, 'SCRIBE_DEFAULT_MODEL') or None
     if model is not None and (not model.strip() or len(model) > 200):
         raise ConfigError(f'--model must be a model name (got {model!r})')
@@ -178,4 +217,6 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
     return Settings(host=host, port=port, native=native, show=show, data_dir=data_dir, database_url=database_url,
                     redis_url=redis_url, provider=provider, model=model, auth=auth, demo_speed=demo_speed,
                     demo_script=demo_script, demo_chunk=demo_chunk, flush_interval=flush_interval,
-                    storage_secret=env.get('SCRIBE_STORAGE_SECRET', 'scribe-local'))
+                    storage_secret=env.get('SCRIBE_STORAGE_SECRET', 'scribe-local'), providers=providers,
+                    openai_api=openai_api, max_concurrent=max_concurrent, requests_per_minute=requests_per_minute,
+                    max_prompt_chars=max_prompt_chars, retries=retries)

@@ -173,8 +173,56 @@ async def test_registry_passes_the_script_to_the_demo_provider(tmp_path: Path) -
     script = tmp_path / 'answer.md'
     script.write_text('abcdefghij')
     s = settings('--demo-script', str(script), '--demo-chunk', '4', '--demo-speed', 'inf')
-    providers = build_providers(s.provider, demo_speed=s.demo_speed, demo_script=s.demo_script,
-                                demo_chunk=s.demo_chunk, env={})
+    providers = build_providers(s.providers, demo_speed=s.demo_speed, demo_script=s.demo_script,
+                                demo_chunk=s.demo_chunk)
     demo = providers['demo']
     assert isinstance(demo, DemoProvider)
     assert demo.chunks('any prompt') == ['abcd', 'efgh', 'ij']
+
+
+def test_providers_priority_and_default() -> None:
+    from services.settings import load_settings
+
+    keys = {'OPENAI_API_KEY': 'k', 'ANTHROPIC_API_KEY': 'k'}
+    assert load_settings([], {}).providers == () and load_settings([], {}).provider == 'demo'
+    both = load_settings([], keys)
+    assert both.providers == ('openai', 'anthropic') and both.provider == 'openai'
+    flipped = load_settings(['--providers', 'anthropic,openai'], keys)
+    assert flipped.providers == ('anthropic', 'openai') and flipped.provider == 'anthropic'
+    off = load_settings([], {**keys, 'SCRIBE_PROVIDERS': 'anthropic'})
+    assert off.providers == ('anthropic',)
+    chosen = load_settings(['--provider', 'openai', '--providers', 'anthropic'], {})
+    assert chosen.providers == ('openai', 'anthropic') and chosen.provider == 'openai'
+    assert load_settings(['--provider', 'demo'], keys).provider == 'demo'
+
+
+@pytest.mark.parametrize(('argv', 'words'), [
+    (['--providers', 'openai,gemini'], 'openai and/or anthropic'),
+    (['--providers', 'openai,openai'], 'twice'),
+    (['--openai-api', 'completions'], 'chat or responses'),
+    (['--max-concurrent', '0'], '--max-concurrent must be between'),
+    (['--requests-per-minute', 'many'], 'whole number'),
+    (['--max-prompt-chars', '-5'], '--max-prompt-chars'),
+    (['--retries', '99'], '--retries'),
+])
+def test_bad_limits_and_provider_lists_are_refused_in_one_line(argv: list[str], words: str) -> None:
+    from services.errors import ConfigError
+    from services.settings import load_settings
+
+    with pytest.raises(ConfigError, match=words.replace('(', r'\(')):
+        load_settings(argv, {})
+
+
+def test_limits_reach_the_stream_manager() -> None:
+    from services.app_services import AppServices
+    from services.settings import load_settings
+
+    s = load_settings(['--max-concurrent', '2', '--requests-per-minute', '5', '--retries', '1',
+                       '--max-prompt-chars', '50', '--providers', 'anthropic,openai', '--openai-api', 'responses'],
+                      {})
+    services = AppServices.build(s)
+    manager = services.manager
+    assert (manager.max_concurrent, manager.requests_per_minute, manager.max_prompt_chars) == (2, 5, 50)
+    assert manager.retry_policy.retries == 1
+    assert list(services.providers) == ['anthropic', 'openai', 'demo']
+    assert services.providers['openai'].api == 'responses'  # type: ignore[attr-defined]
