@@ -32,7 +32,7 @@ run-native: install
 
 test: install-test
 	bash scripts/install_browser.sh
-	source scripts/services.sh && $(PY) -m pytest -q $(ARGS)
+	source scripts/services.sh && bash scripts/test.sh $(ARGS)
 
 test-fast: install-test
 	$(PY) -m pytest -q -m 'not e2e' $(ARGS)
