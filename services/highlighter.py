@@ -10,23 +10,26 @@ the rules of ``S[-1]`` in order and takes the first match. Lexing a line while o
 gives the same step as lexing the whole block *unless some attempted regex looked past the known end* (the lazy
 regex of a Python docstring that has not seen its closing quotes yet, a whitespace run that stops at the end, ...).
 Python's ``re`` cannot say how far it looked, so every rule's pattern is analysed once (``re._parser``) for facts
-that bound it:
+that bound how far an attempt can look:
 
 * it can never consume a newline (then it cannot look past the next one);
 * it can look at most ``peek`` characters ahead;
-* it must start with a fixed head (``def``, three quotes, ``/*``), possibly after a run of optional characters, so an
-  attempt where that head occurs nowhere in reach failed without looking further;
+* every match starts with one of a known set of characters, or with a fixed head (``def``, three quotes, ``/*``)
+  after a run of optional characters, or with a class run then a fixed character: an attempt where that start
+  occurs nowhere within reach failed without looking further;
 * it is one greedy character-class repeat (whitespace+), whose match stops at the first character outside the class;
 * it is anchored at a line start (``^``) and the position is not one.
 
-A step whose attempts are all bounded inside the known text is *proven* final. Any other step is recorded as
-*pending* with its position, state stack and the outcome of its unproven attempts. A pending step is re-checked
-(only its unproven regexes are run again) when more lines have arrived; if an outcome changed, the block is lexed
-again from that step until the new run reaches a position and state stack that the old run also had at a step
-boundary (from there on both runs are identical), and the lines in between are re-rendered and sent as a
-correction. ``close()`` re-checks every remaining pending step against the final text, which is the ground truth,
-so the committed result then equals one pygments pass character for character. Only unproven steps cost anything
-extra, and they are few (see ``bench``/the report): the total stays close to one pygments pass.
+Each line is lexed in a small window (the line plus the few characters before it that look-behinds need), so a
+step's regexes see exactly what they would see in the whole block, up to the known end. A step whose attempts are
+all bounded inside the known text is *proven*: no later text can change it. Any other step is recorded as
+*pending*, with its position, state stack and the outcome of its unproven attempts. A pending step is re-checked
+(only its unproven regexes run again) as more lines arrive; if an outcome changed, the block is lexed again from
+that step until the new run reaches a position and state stack that the old run also had at a step boundary (from
+there on both runs are the same), and the lines in between are re-rendered and sent as a correction: a docstring
+turns into one once its closing quotes arrive. ``close()`` re-checks every remaining pending step against the final
+text, which is the ground truth, so the committed tokens then equal one pygments pass character for character. Only
+unproven steps cost extra, and they are few, so streaming a block costs little more than one pygments pass.
 
 Lexers that are not plain ``RegexLexer`` (hand-written ones such as JSON, ``ExtendedRegexLexer`` such as YAML)
 are lexed line by line for the live view and corrected by one real pass at close. ``RegexLexer`` subclasses that
@@ -60,7 +63,7 @@ __all__ = ['CodeHighlighter', 'HighlightUpdate', 'TokenType', 'available_styles'
 
 #: pygments.token._TokenType; pygments ships no type hints, so this is Any to the type checker.
 TokenType: TypeAlias = Any
-Token2: TypeAlias = tuple[Any, str]
+TokenPair: TypeAlias = tuple[TokenType, str]
 _Match: TypeAlias = re.Match[str]
 _Stack: TypeAlias = tuple[str, ...]
 
@@ -121,7 +124,7 @@ def _escape(text: str) -> str:
 _NEEDS_ESCAPE: Final = re.compile('[&<>]').search
 
 
-def render_tokens(toks: Iterable[Token2], escape: bool = True) -> str:
+def render_tokens(toks: Iterable[TokenPair], escape: bool = True) -> str:
     """Compact html for the websocket: unquoted single-word classes, one span per run of the same class.
     ``escape=False`` is for callers that know the text has no & < > (most lines), which saves a pass per span."""
     parts: list[str] = []
@@ -832,7 +835,7 @@ def _transition(stack: _Stack, new_state: Any) -> _Stack:
     raise ValueError(f'wrong state def: {new_state!r}')
 
 
-def _tile(items: Iterable[Any], text: str, start: int, end: int, out: list[Token2]) -> None:
+def _tile(items: Iterable[Any], text: str, start: int, end: int, out: list[TokenPair]) -> None:
     """Append a callback's tokens so that they cover text[start:end] exactly: gaps become Text, overlaps and
     overshoot are cut, and values are taken from the text itself (the html must give back the raw code)."""
     cur = start
@@ -854,19 +857,19 @@ def _tile(items: Iterable[Any], text: str, start: int, end: int, out: list[Token
         out.append((Text, text[cur:end]))
 
 
-def _reference_tokens(lexer: Any, code: str) -> list[Token2]:
+def _reference_tokens(lexer: Any, code: str) -> list[TokenPair]:
     """One real pygments pass, tiled like ours (what close() compares against in the non-incremental modes)."""
-    out: list[Token2] = []
+    out: list[TokenPair] = []
     _tile(lexer.get_tokens_unprocessed(code), code, 0, len(code), out)
     return out
 
 
-def _split_tokens(toks: Iterable[Token2], lengths: Iterable[int]) -> Iterator[list[Token2]]:
+def _split_tokens(toks: Iterable[TokenPair], lengths: Iterable[int]) -> Iterator[list[TokenPair]]:
     """Cut a token stream into consecutive pieces of the given lengths (line by line)."""
     it = iter(toks)
-    carry: Token2 | None = None
+    carry: TokenPair | None = None
     for length in lengths:
-        piece: list[Token2] = []
+        piece: list[TokenPair] = []
         need = length
         while need > 0:
             if carry is not None:
@@ -884,7 +887,7 @@ def _split_tokens(toks: Iterable[Token2], lengths: Iterable[int]) -> Iterator[li
         yield piece
 
 
-def _cut(toks: list[Token2], offset: int) -> tuple[list[Token2], list[Token2]]:
+def _cut(toks: list[TokenPair], offset: int) -> tuple[list[TokenPair], list[TokenPair]]:
     """Split a line's tokens at a character offset."""
     pos = 0
     for i, (ttype, value) in enumerate(toks):
@@ -908,7 +911,7 @@ class _Line:
     def __init__(self, start: int, text: str) -> None:
         self.start = start
         self.text = text
-        self.toks: list[Token2] = []
+        self.toks: list[TokenPair] = []
         self.html = ''
         # step boundaries inside this line: absolute position -> state stack the run moves on from there
         self.bounds: dict[int, _Stack] = {}
@@ -959,7 +962,7 @@ class CodeHighlighter:
         self._near: list[_Pending] = []        # those worth re-checking before close, by position
         self._near_due = _INF                   # the earliest length at which one of them is due
         # the last tail: (committed length, end stack, its text, its tokens, its step boundaries)
-        self._tail_cache: tuple[int, _Stack, str, list[Token2], dict[int, _Stack]] | None = None
+        self._tail_cache: tuple[int, _Stack, str, list[TokenPair], dict[int, _Stack]] | None = None
         self._context = 2
         self._near_spent = 0                   # characters early re-checks have scanned (throttled)
         self._lexer: Any = None
@@ -998,7 +1001,7 @@ class CodeHighlighter:
         if not self.resolved or self._mode == 'text':
             return _escape(text)
         if self._mode == 'opaque':
-            toks: list[Token2] = []
+            toks: list[TokenPair] = []
             _tile(self._lexer.get_tokens_unprocessed(text), text, 0, len(text), toks)
             return render_tokens(toks)
         recent = self._recent
@@ -1029,18 +1032,23 @@ class CodeHighlighter:
         if self._closed:
             return None
         self._closed = True
+        self._tail_cache = None
         if not self.resolved:
-            return self._resolve_guess()
-        if self._mode == 'text' or not self._lines:
-            return None
-        before = [ln.html for ln in self._lines]
-        if self._mode == 'regex':
-            self._verify_pending()
+            update = self._resolve_guess()
+        elif self._mode == 'text' or not self._lines:
+            update = None
         else:
-            self._reference_pass()
-        return self._diff(before, 0)
+            before = [ln.html for ln in self._lines]
+            if self._mode == 'regex':
+                self._verify_pending()
+            else:
+                self._reference_pass()
+            update = self._diff(before, 0)
+        for line in self._lines:     # step boundaries only serve corrections, and there will be none
+            line.bounds.clear()
+        return update
 
-    def tokens(self) -> list[tuple[TokenType, str]]:
+    def tokens(self) -> list[TokenPair]:
         """The committed tokens so far, split at line ends."""
         return [tok for line in self._lines for tok in line.toks]
 
@@ -1141,14 +1149,14 @@ class CodeHighlighter:
                 rec.due = -1
         self._pending.extend(fresh)
 
-    def _post_map(self, toks: list[Token2]) -> list[Token2]:
+    def _post_map(self, toks: list[TokenPair]) -> list[TokenPair]:
         """In 'post' mode, run the lexer's own token post-processing over our tokens for the live view: a copy of
         the lexer whose only rule replays them is handed to its overridden get_tokens_unprocessed."""
         if self._mode != 'post' or not toks:
             return toks
         if self._post is None:
             proxy = copy.copy(self._lexer)
-            feed: list[list[Token2]] = [[]]
+            feed: list[list[TokenPair]] = [[]]
 
             def replay(_lexer: Any, m: _Match) -> Iterator[tuple[int, Any, str]]:
                 pos = m.start()
@@ -1163,7 +1171,7 @@ class CodeHighlighter:
         text = ''.join(v for _, v in toks)
         feed[0] = toks
         try:
-            out: list[Token2] = []
+            out: list[TokenPair] = []
             _tile(type(self._lexer).get_tokens_unprocessed(proxy, text), text, 0, len(text), out)
             return out
         except Exception:   # a post-processor we cannot replay: show the unprocessed tokens
@@ -1173,7 +1181,7 @@ class CodeHighlighter:
 
     # ---- the engine -------------------------------------------------------------------------------------------
 
-    def _run(self, text: str, p: int, stack: _Stack, base: int, lastnl: int, check: bool, toks: list[Token2],
+    def _run(self, text: str, p: int, stack: _Stack, base: int, lastnl: int, check: bool, toks: list[TokenPair],
              bounds: dict[int, _Stack], pend: list[_Pending], converge: bool) -> tuple[int, _Stack, bool]:
         """RegexLexer's loop over text[p:], text known up to its end. ``base`` maps text positions to block
         positions. With ``check``, steps that might change with more text are appended to ``pend``. With
@@ -1406,7 +1414,7 @@ class CodeHighlighter:
         """Lex again from pending step ``rec`` until the run meets the committed one, and splice the result in;
         returns the first line whose html changed."""
         start = rec.pos
-        toks: list[Token2] = []
+        toks: list[TokenPair] = []
         bounds: dict[int, _Stack] = {start: rec.stack}
         p, stack, converged = self._run(text, start - base, rec.stack, base, lastnl, not final, toks, bounds,
                                         fresh, True)
@@ -1427,7 +1435,7 @@ class CodeHighlighter:
         pend[index:j] = fresh
         return self._splice(start, stop, toks, bounds)
 
-    def _splice(self, start: int, stop: int, toks: list[Token2], bounds: dict[int, _Stack]) -> int:
+    def _splice(self, start: int, stop: int, toks: list[TokenPair], bounds: dict[int, _Stack]) -> int:
         lines = self._lines
         first = self._line_of(start)
         last = self._line_of(stop) if stop < self._length else len(lines) - 1

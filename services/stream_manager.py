@@ -399,7 +399,9 @@ class StreamManager:
             raise InvalidRequest('The prompt is empty: type what you want the model to write.')
         if len(prompt) > self.max_prompt_chars:
             raise InvalidRequest(f'The prompt is {len(prompt):,} characters; the limit is {self.max_prompt_chars:,}.')
-        return self.resolve(provider, model)
+        chosen, model_name = self.resolve(provider, model)
+        chosen.check()
+        return chosen, model_name
 
     async def start(self, project_id: str, prompt: str, *, owner: str = 'local', provider: str | None = None,
                     model: str | None = None) -> tuple[MessageRecord, MessageRecord]:

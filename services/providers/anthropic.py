@@ -151,6 +151,9 @@ class AnthropicProvider(Provider):
 
     # ---- client ------------------------------------------------------------------------------------------------
 
+    def check(self) -> None:
+        self._get_client()  # no network: only the key and the configuration are checked
+
     def _get_client(self) -> anthropic.AsyncAnthropic:
         if self._client is not None:
             return self._client

@@ -50,6 +50,10 @@ class Provider(ABC):
         """The models this provider offers; the built-in list when the provider cannot be asked."""
         return [self.default_model]
 
+    def check(self) -> None:  # noqa: B027  (optional hook: the demo provider always works)
+        """Raise a ``ProviderError`` if this provider cannot be asked at all (e.g. its key is missing), so the user
+        hears it at the prompt box before anything is stored."""
+
     def continuation_request(self, request: CompletionRequest, partial: str, *, model: str,
                              prefill: bool = True) -> tuple[CompletionRequest, bool, str]:
         """A request that continues ``partial``: (request, sent as a prefill?, whitespace stripped for it).

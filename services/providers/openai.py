@@ -137,6 +137,9 @@ class OpenAIProvider(Provider):
         self._timeout = openai.Timeout(read_timeout, connect=connect_timeout)
         self._client: openai.AsyncOpenAI | None = None
 
+    def check(self) -> None:
+        self._get_client()  # no network: only the key and the configuration are checked
+
     def _get_client(self) -> openai.AsyncOpenAI:
         if self._client is not None:
             return self._client

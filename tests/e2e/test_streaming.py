@@ -174,3 +174,12 @@ def test_retry_writes_a_new_answer_and_keeps_the_old_one(demo_app: AppProcess, p
     expected = [code for _, code in expected_code(demo_answer(prompt))]
     for i in range(2):
         assert answers.nth(i).get_by_test_id('code-text').evaluate_all(CODE_TEXTS) == expected
+
+
+def test_an_empty_prompt_is_refused_at_the_prompt_box(demo_app: AppProcess, page: Page) -> None:
+    page.goto(demo_app.url)
+    page.get_by_test_id('prompt-input').fill('   \n  ')
+    page.get_by_test_id('send-button').click()
+    expect(page.get_by_test_id('prompt-error')).to_contain_text('The prompt is empty')
+    assert page.get_by_test_id('message').count() == 0
+    assert page.get_by_test_id('prompt-input').input_value() == '   \n  '  # nothing the user typed is lost

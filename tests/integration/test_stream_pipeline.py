@@ -191,3 +191,15 @@ async def test_requests_over_the_per_minute_limit_are_refused_clearly(storage: S
         await manager.start(project.id, 'three')
     assert len(await storage.list_messages(project.id)) == 4  # nothing half-stored for the refused one
     await manager.shutdown()
+
+
+async def test_a_missing_key_is_refused_at_the_prompt_and_nothing_is_stored(
+        storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.errors import ProviderAuthError
+
+    monkeypatch.delenv('OPENAI_API_KEY', raising=False)
+    manager = StreamManager(storage, InProcessEventBus(), {'openai': OpenAIProvider()}, default_provider='openai')
+    project = await storage.create_project('p')
+    with pytest.raises(ProviderAuthError, match='OPENAI_API_KEY'):
+        await manager.start(project.id, 'hello')
+    assert await storage.list_messages(project.id) == []
