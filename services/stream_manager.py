@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.continuation import ContinuationJoiner
-from services.errors import InvalidRequest, NotFound, ProviderError
+from services.errors import InvalidRequest, NotFound, ProviderError, ProviderStreamError
 from services.event_bus import EventBus, Subscription
 from services.providers.base import ChatMessage, CompletionRequest, Provider
 from services.rendering import MessageRenderer, Op
@@ -220,7 +220,7 @@ class StreamSession:
                 request = replace(self.request, model=model)
             try:
                 async with contextlib.aclosing(provider.stream(request)) as chunks:
-                    async for chunk in chunks:
+                    async for chunk in self._watched(chunks, provider):
                         self.feed(joiner.feed(chunk) if joiner else chunk)
                 if joiner is not None:
                     self.feed(joiner.flush())
@@ -265,6 +265,22 @@ class StreamSession:
                 delay = policy.delay(continuations, exc.retry_after) if exc.retry_after is not None else 0.0
                 await self._countdown(f'the stream was cut ({_short(exc)}): continuing from character '
                                       f'{self.length:,} ({continuations} of {policy.continuations})', delay)
+
+    async def _watched(self, chunks: AsyncIterator[str], provider: Provider) -> AsyncIterator[str]:
+        """The watchdog: a provider silent for longer than ``stall_timeout`` is treated as a cut stream (and
+        continued), whatever its SDK's own read timeout does, so no answer stays 'streaming' forever."""
+        limit = self.manager.stall_timeout
+        iterator = chunks.__aiter__()
+        while True:
+            try:
+                async with asyncio.timeout(limit):
+                    chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise ProviderStreamError(f'{provider.name} sent nothing for {limit:.0f} s',
+                                          provider=provider.name) from None
+            yield chunk
 
     async def _countdown(self, text: str, delay: float) -> None:
         """Show what is going on, with the seconds left, while waiting."""
@@ -313,7 +329,7 @@ class StreamManager:
                  default_provider: str = 'demo', default_model: str | None = None,
                  flush_interval: float = 0.04, checkpoint_interval: float = 1.0,
                  retry_policy: RetryPolicy | None = None, max_concurrent: int = 4, requests_per_minute: int = 30,
-                 max_prompt_chars: int = MAX_PROMPT_CHARS) -> None:
+                 max_prompt_chars: int = MAX_PROMPT_CHARS, stall_timeout: float = 120.0) -> None:
         self.storage = storage
         self.bus = bus
         self.providers = dict(providers)
@@ -325,6 +341,7 @@ class StreamManager:
         self.max_concurrent = max_concurrent
         self.requests_per_minute = requests_per_minute
         self.max_prompt_chars = max_prompt_chars
+        self.stall_timeout = stall_timeout
         self._sessions: dict[str, StreamSession] = {}
         self._running: dict[str, int] = {}  # owner → answers generating now
         self._waiting: dict[str, list[StreamSession]] = {}  # owner → answers queued, oldest first

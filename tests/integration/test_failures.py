@@ -150,3 +150,22 @@ async def test_stop_closes_the_provider_connection_at_once(storage: Storage) -> 
         assert stored is not None and stored.streaming_status == 'interrupted'
         assert (SERVED * 20).startswith(stored.content)
         await provider.aclose()
+
+
+async def test_the_watchdog_ends_a_silent_provider_and_the_answer_is_continued(storage: Storage) -> None:
+    """A stall shorter than the SDK's read timeout but longer than Scribe's own limit is caught by the watchdog."""
+    script = Script(text=continuing(), faults=[Fault(stall_after_chars=30, stall_seconds=30), None], seed=6)
+    async with FakeOpenAIServer(script) as server:
+        provider = openai(server)
+        manager = StreamManager(storage, InProcessEventBus(), {'openai': provider}, default_provider='openai',
+                                retry_policy=FAST, stall_timeout=0.5)
+        project = await storage.create_project('p')
+        _user, message = await manager.start(project.id, 'go')
+        session = manager.session(message.id)
+        assert session is not None and session.task is not None
+        await asyncio.wait_for(session.task, 20)
+        stored = await storage.get_message(message.id)
+        assert stored is not None and stored.content == SERVED and stored.streaming_status == 'completed'
+        events = await storage.list_events(message.id)
+        assert any(e.event_type == 'continue' and 'sent nothing for' in (e.data or '') for e in events)
+        await provider.aclose()
