@@ -14,7 +14,7 @@ from typing import Any
 from nicegui import background_tasks, ui
 
 from components.stream_view import Op, StreamView
-from services.event_bus import Subscription
+from services.event_bus import BusEvent, Subscription
 
 STATUS_ICONS = {
     'pending': ('hourglass_empty', 'waiting'),
@@ -53,6 +53,7 @@ class AssistantCard(ui.element):
                  on_stop: Callable[[str], Awaitable[None]] | None = None,
                  on_continue: Callable[[AssistantCard], Awaitable[None]] | None = None,
                  on_retry: Callable[[AssistantCard], Awaitable[None]] | None = None,
+                 on_pause: Callable[[AssistantCard, bool], Awaitable[None]] | None = None,
                  snapshot: Callable[[str], tuple[int, list[Op]]] | None = None) -> None:
         super().__init__('div')
         self.message_id = message_id
@@ -60,7 +61,15 @@ class AssistantCard(ui.element):
         self._on_stop = on_stop
         self._on_continue = on_continue
         self._on_retry = on_retry
+        self._on_pause = on_pause
         self.has_text = bool(ops)
+        self.paused = bool(metadata.get('paused'))
+        self._held: list[BusEvent] = []
+        self._drain: asyncio.Task[None] | None = None
+        self._outgoing: list[list[Op]] = []
+        self._outgoing_first = 0
+        self._last_event = time.monotonic()
+        self._first_char_s: float | None = None
         self._snapshot = snapshot
         self._rate_base: tuple[float, int] | None = None
         self._rate_shown_at = 0.0
@@ -78,6 +87,10 @@ class AssistantCard(ui.element):
                 ui.space()
                 self.stop_button = ui.button('Stop', icon='stop', on_click=self._stop).props(
                     'flat dense size=sm no-caps data-testid=stop-button')
+                self.pause_button = ui.button('Pause', icon='pause', on_click=self._pause).props(
+                    'flat dense size=sm no-caps data-testid=pause-button')
+                self.resume_button = ui.button('Resume', icon='play_arrow', on_click=self._resume).props(
+                    'flat dense size=sm no-caps data-testid=resume-button')
                 self.continue_button = ui.button('Continue', icon='play_arrow', on_click=self._continue).props(
                     'flat dense size=sm no-caps data-testid=continue-button')
                 self.retry_button = ui.button('Retry', icon='refresh', on_click=self._retry).props(
@@ -89,6 +102,7 @@ class AssistantCard(ui.element):
             self.error_label = ui.label(error or '').classes('scribe-error')
             self.error_label.set_visibility(bool(error))
         self._task: asyncio.Task[None] | None = None
+        self._timer = ui.timer(1.0, self._tick, active=status in LIVE)
         self._controls()
         self.client.on_delete(self._cancel)
         if subscription is not None:
@@ -99,14 +113,21 @@ class AssistantCard(ui.element):
         live = self.status in LIVE
         self.stop_button.set_visibility(live)
         self.stop_button.enable()
+        can_pause = self._on_pause is not None
+        self.pause_button.set_visibility(live and not self.paused and can_pause)
+        # A pause that outlasted its limit ended the request: Resume continues the answer from its text.
+        self.resume_button.set_visibility(can_pause and self.paused and (live or self.status == 'interrupted'))
         self.continue_button.set_visibility(not live and self.has_text and self._on_continue is not None
-                                            and self.status in ('interrupted', 'error'))
+                                            and self.status in ('interrupted', 'error') and not self.paused)
         self.retry_button.set_visibility(not live and self._on_retry is not None)
         self.notice.set_visibility(bool(self.notice.text))
 
     def follow(self, ops: list[Op], position: int, status: str, subscription: Subscription) -> None:
         """Follow the message live again (after Continue): its state at ``position``, then its events."""
         self._cancel()
+        self.paused = False
+        self._held.clear()
+        self._outgoing = []
         self.view.reset(position, ops)
         self.view.set_streaming(True)
         self._set_status(status, {}, None)
@@ -131,8 +152,9 @@ class AssistantCard(ui.element):
             self.retry_button.enable()
 
     def _cancel(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        for task in (self._task, self._drain):
+            if task is not None and not task.done():
+                task.cancel()
 
     async def _stop(self) -> None:
         self.stop_button.disable()
@@ -147,23 +169,98 @@ class AssistantCard(ui.element):
     async def _follow(self, subscription: Subscription) -> None:
         try:
             async for batch in subscription:
-                batches: list[list[Op]] = []
                 for event in batch:
-                    payload = event.payload
-                    batches.append(payload.get('ops', []))
-                    if 'n' in payload:
-                        self._count(int(payload['n']))
-                        self.has_text = True
-                    if 'notice' in payload:
-                        self.notice.text = payload['notice']
-                        self.notice.set_visibility(True)
-                    if 'status' in payload:
-                        self._set_status(payload['status'], payload.get('meta') or {}, payload.get('error'))
-                self.view.apply(batch[0].position, batches)
+                    if self._held or self.paused:
+                        self._held.append(event)
+                        if event.payload.get('paused') is False:
+                            self._release()
+                    else:
+                        self._take(event)
+                self._send()
         except asyncio.CancelledError:
             pass
         finally:
             subscription.close()
+
+    def _take(self, event: BusEvent) -> None:
+        """Apply one event's effects on the card; its operations wait in ``_outgoing`` for ``_send``."""
+        payload = event.payload
+        if not self._outgoing:
+            self._outgoing_first = event.position
+        self._outgoing.append(payload.get('ops', []))
+        self._last_event = time.monotonic()
+        if 'n' in payload:
+            self._count(int(payload['n']))
+            self.has_text = True
+        if 'notice' in payload:
+            self.notice.text = payload['notice']
+            self.notice.set_visibility(True)
+        if 'paused' in payload:
+            self._set_paused(bool(payload['paused']))
+        if 'status' in payload:
+            self._set_status(payload['status'], payload.get('meta') or {}, payload.get('error'))
+
+    def _send(self) -> None:
+        if self._outgoing:
+            self.view.apply(self._outgoing_first, self._outgoing)
+            self._outgoing = []
+
+    def _release(self) -> None:
+        """Stop holding the display and play what was held (once, however many resumes arrive)."""
+        self.paused = False
+        if self._drain is None and self._held:
+            self._drain = background_tasks.create(self._play_held(), name='resume-display')
+        elif not self._held:
+            self._set_paused(False)
+
+    async def _play_held(self) -> None:
+        """Resume: play what arrived during the pause in small steps over about a second, so the display catches
+        up smoothly instead of jumping, then follow live again."""
+        try:
+            steps = 30
+            while self._held and not self.paused:
+                take = max(1, len(self._held) // steps)
+                steps = max(1, steps - 1)
+                for event in self._held[:take]:
+                    self._take(event)
+                    if self.paused:  # paused again while catching up
+                        take = self._held.index(event) + 1
+                        break
+                del self._held[:take]
+                self._send()
+                await asyncio.sleep(0.03)
+            if not self.paused:
+                self._set_paused(False)
+        finally:
+            self._drain = None
+
+    def _set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        self.status_word.text = 'paused' if paused else STATUS_ICONS[self.status][1]
+        self.view.set_streaming(not paused and self.status in LIVE)
+        self._controls()
+
+    async def _pause(self) -> None:
+        if self._on_pause is not None:
+            await self._on_pause(self, True)
+
+    async def _resume(self) -> None:
+        self.resume_button.disable()
+        try:
+            if self._on_pause is not None:
+                await self._on_pause(self, False)
+            if (self.paused and self.status in LIVE) or self._held:
+                self._release()  # this page's own hold ends now, whatever the server still had to say
+        finally:
+            self.resume_button.enable()
+
+    def _tick(self) -> None:
+        """Slow or stuck: while nothing arrives, say for how long."""
+        if self.status not in LIVE or self.paused:
+            return
+        quiet = time.monotonic() - self._last_event
+        if quiet >= 2:
+            self.rate.text = f'waiting for the provider, {quiet:.0f} s'
 
     def _count(self, n: int) -> None:
         now = time.monotonic()
@@ -175,7 +272,8 @@ class AssistantCard(ui.element):
         self._rate_shown_at = now
         t0, n0 = self._rate_base
         if now > t0:
-            self.rate.text = f'{(n - n0) / (now - t0):,.0f} chars/s · {n:,} chars'
+            first = f' · first char {self._first_char_s:.2f} s' if self._first_char_s is not None else ''
+            self.rate.text = f'{(n - n0) / (now - t0):,.0f} chars/s · {n:,} chars{first}'
 
     def _set_status(self, status: str, meta: dict[str, Any], error: str | None) -> None:
         if status == self.status and status in LIVE:
@@ -187,12 +285,18 @@ class AssistantCard(ui.element):
         self.status_icon.name = icon
         self.status_word.text = word
         live = status in LIVE
+        self._timer.active = live
+        if self.paused and live:
+            self.status_word.text = 'paused'
+        if meta.get('time_to_first_char') is not None:
+            self._first_char_s = float(meta['time_to_first_char'])
         if status == 'streaming' and previous != 'streaming':
             # Text is flowing: a retry notice is resolved; a fallback notice stays to say who answered.
             self.notice.text = meta.get('switched') or ''
         if not live:
             self.view.set_streaming(False)
             self.rate.text = _totals(meta)
+            self.paused = bool(meta.get('paused'))
             if status == 'completed':
                 self.notice.text = meta.get('switched') or ''
         if error:

@@ -12,7 +12,7 @@ from models.db import UTCDateTime, utcnow
 
 EventType = Literal['start', 'checkpoint', 'complete', 'error', 'interrupt', 'retry', 'fallback', 'continue']
 EVENT_TYPES: frozenset[str] = frozenset(
-    {'start', 'checkpoint', 'complete', 'error', 'interrupt', 'retry', 'fallback', 'continue'}
+    {'start', 'checkpoint', 'complete', 'error', 'interrupt', 'retry', 'fallback', 'continue', 'pause', 'resume'}
 )
 
 

@@ -37,7 +37,7 @@ class AppServices:
                                 retry_policy=RetryPolicy(retries=settings.retries),
                                 max_concurrent=settings.max_concurrent,
                                 requests_per_minute=settings.requests_per_minute,
-                                max_prompt_chars=settings.max_prompt_chars)
+                                max_prompt_chars=settings.max_prompt_chars, pause_limit=settings.pause_limit)
         return cls(settings, storage, bus, providers, manager)
 
     async def start(self) -> None:

@@ -45,6 +45,7 @@ class Settings:
     requests_per_minute: int = 30
     max_prompt_chars: int = 100_000
     retries: int = 3
+    pause_limit: float = 600.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                    '[SCRIBE_MAX_CONCURRENT, default 4]')
     p.add_argument('--requests-per-minute', help='prompts per user per minute [SCRIBE_REQUESTS_PER_MINUTE, 30]')
     p.add_argument('--max-prompt-chars', help='longest prompt accepted [SCRIBE_MAX_PROMPT_CHARS, 100000]')
+    p.add_argument('--pause-limit', help='seconds a paused answer keeps its provider request open; Resume then '
+                   'continues from the saved text [SCRIBE_PAUSE_LIMIT, default 600]')
     p.add_argument('--retries', help='retries per provider before falling back [SCRIBE_RETRIES, default 3]')
     return p
 
@@ -201,6 +204,8 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
     requests_per_minute = whole('--requests-per-minute', 'SCRIBE_REQUESTS_PER_MINUTE', 30, 1, 100_000)
     max_prompt_chars = whole('--max-prompt-chars', 'SCRIBE_MAX_PROMPT_CHARS', 100_000, 1, 10_000_000)
     retries = whole('--retries', 'SCRIBE_RETRIES', 3, 0, 20)
+    pause_text = pick(args.pause_limit, 'SCRIBE_PAUSE_LIMIT')
+    pause_limit = _number('--pause-limit', pause_text, low=0.1, high=86_400) if pause_text else 600.0
     model = pick(args.model, 'SCRIBE_DEFAULT_MODEL') or None
     if model is not None and (not model.strip() or len(model) > 200):
         raise ConfigError(f'--model must be a model name (got {model!r})')
@@ -219,4 +224,4 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
                     demo_script=demo_script, demo_chunk=demo_chunk, flush_interval=flush_interval,
                     storage_secret=env.get('SCRIBE_STORAGE_SECRET', 'scribe-local'), providers=providers,
                     openai_api=openai_api, max_concurrent=max_concurrent, requests_per_minute=requests_per_minute,
-                    max_prompt_chars=max_prompt_chars, retries=retries)
+                    max_prompt_chars=max_prompt_chars, retries=retries, pause_limit=pause_limit)

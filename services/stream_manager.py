@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -97,6 +97,7 @@ class StreamSession:
         if initial:
             # A continued answer: the display starts from what was already written, then grows.
             self.metadata.pop('notice', None)
+            self.metadata.pop('paused', None)
             self._parts.append(initial)
             self.length = len(initial)
             self.renderer.feed(initial)
@@ -107,6 +108,9 @@ class StreamSession:
         self._writes: list[asyncio.Future[None]] = []
         self.task: asyncio.Task[None] | None = None
         self.stop_reason = 'stopped by the user'
+        self.paused = False
+        self._pause_timer: asyncio.TimerHandle | None = None
+        self._pause_expired_at: int | None = None
 
     @property
     def topic(self) -> str:
@@ -292,6 +296,36 @@ class StreamSession:
                 return
             await asyncio.sleep(min(1.0, left))
 
+    def pause(self, limit: float) -> None:
+        """Hold every viewer's display; the answer keeps arriving and being saved. Past ``limit`` seconds the
+        provider request is closed (nothing is billed while nobody reads), and Resume continues from the text."""
+        if self.paused:
+            return
+        self.paused = True
+        self.metadata['paused'] = True
+        self._events.append(EventRecord('pause', self.length))
+        self.flush()
+        self.manager.bus.publish(self.topic, {'paused': True})
+        self._pause_timer = asyncio.get_running_loop().call_later(limit, self._pause_expired, limit)
+
+    def resume(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        self.metadata.pop('paused', None)
+        if self._pause_timer is not None:
+            self._pause_timer.cancel()
+            self._pause_timer = None
+        self._events.append(EventRecord('resume', self.length))
+        self.manager.bus.publish(self.topic, {'paused': False})
+
+    def _pause_expired(self, limit: float) -> None:
+        self._pause_timer = None
+        if self.task is not None and not self.task.done():
+            self.stop_reason = f'paused for longer than {limit / 60:g} min: the provider request was closed'
+            self._pause_expired_at = self.length
+            self.task.cancel()
+
     def queued(self, ahead: int) -> None:
         self._notice(f'queued: {ahead} of your answers {"is" if ahead == 1 else "are"} ahead of this one '
                      f'(at most {self.manager.max_concurrent} are written at once)')
@@ -304,6 +338,11 @@ class StreamSession:
         self.manager.bus.publish(self.topic, {'notice': text})
 
     async def _finish(self, status: str, error: str | None) -> None:
+        if self._pause_timer is not None:
+            self._pause_timer.cancel()
+            self._pause_timer = None
+        if self._pause_expired_at is None:
+            self.metadata.pop('paused', None)  # only a pause that closed the request outlives the stream
         self.renderer.finish()
         self.flush()
         end = time.monotonic()
@@ -329,7 +368,8 @@ class StreamManager:
                  default_provider: str = 'demo', default_model: str | None = None,
                  flush_interval: float = 0.04, checkpoint_interval: float = 1.0,
                  retry_policy: RetryPolicy | None = None, max_concurrent: int = 4, requests_per_minute: int = 30,
-                 max_prompt_chars: int = MAX_PROMPT_CHARS, stall_timeout: float = 120.0) -> None:
+                 max_prompt_chars: int = MAX_PROMPT_CHARS, stall_timeout: float = 120.0,
+                 pause_limit: float = 600.0) -> None:
         self.storage = storage
         self.bus = bus
         self.providers = dict(providers)
@@ -342,11 +382,33 @@ class StreamManager:
         self.requests_per_minute = requests_per_minute
         self.max_prompt_chars = max_prompt_chars
         self.stall_timeout = stall_timeout
+        self.pause_limit = pause_limit
         self._sessions: dict[str, StreamSession] = {}
         self._running: dict[str, int] = {}  # owner → answers generating now
         self._waiting: dict[str, list[StreamSession]] = {}  # owner → answers queued, oldest first
         self._wakeup: dict[str, asyncio.Event] = {}
         self._recent: dict[str, deque[float]] = {}  # owner → monotonic times of recent requests
+        self._watchers: dict[str, set[Callable[[list[MessageRecord]], None]]] = {}  # project → open pages
+
+    def watch_project(self, project_id: str, callback: Callable[[list[MessageRecord]], None]) -> Callable[[], None]:
+        """Tell ``callback`` about new messages in the project (a prompt sent from another tab); returns the
+        function that stops watching."""
+        self._watchers.setdefault(project_id, set()).add(callback)
+
+        def unwatch() -> None:
+            watchers = self._watchers.get(project_id)
+            if watchers is not None:
+                watchers.discard(callback)
+                if not watchers:
+                    del self._watchers[project_id]
+        return unwatch
+
+    def _announce(self, project_id: str, *messages: MessageRecord) -> None:
+        for callback in list(self._watchers.get(project_id, ())):
+            try:
+                callback(list(messages))
+            except Exception:
+                log.exception('a page failed to show new messages')
 
     @contextlib.asynccontextmanager
     async def slot(self, session: StreamSession) -> AsyncIterator[None]:
@@ -433,6 +495,7 @@ class StreamManager:
                                                 provider=chosen.name, model=model_name, owner=owner)
         request = CompletionRequest(messages=(*_history(history), ChatMessage('user', prompt)), model=model_name)
         self._launch(StreamSession(self, answer, chosen, model_name, request, owner=owner))
+        self._announce(project_id, user, answer)
         return user, answer
 
     def _launch(self, session: StreamSession) -> None:
@@ -481,6 +544,7 @@ class StreamManager:
                                                 owner=owner)
         request = CompletionRequest(messages=tuple(history), model=model_name)
         self._launch(StreamSession(self, answer, chosen, model_name, request, owner=owner))
+        self._announce(message.project_id, answer)
         return answer
 
     def session(self, message_id: str) -> StreamSession | None:
@@ -507,6 +571,25 @@ class StreamManager:
         session.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await session.task
+        return True
+
+    def pause(self, message_id: str) -> bool:
+        session = self._sessions.get(message_id)
+        if session is None:
+            return False
+        session.pause(self.pause_limit)
+        return True
+
+    async def resume(self, message_id: str, *, owner: str = 'local') -> bool:
+        """Play on; an answer whose pause outlasted the limit is continued from its saved text."""
+        session = self._sessions.get(message_id)
+        if session is not None:
+            session.resume()
+            return True
+        message = await self.storage.get_message(message_id, owner)
+        if message is None or not message.stream_metadata.get('paused'):
+            return False
+        await self.continue_message(message_id, owner=owner)
         return True
 
     def _ended(self, session: StreamSession) -> None:
