@@ -7,7 +7,10 @@ Scribe owns retries; the SDKs are created with ``max_retries=0``. Had both retri
 
 from __future__ import annotations
 
+import email.utils
 import random
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -27,3 +30,25 @@ class RetryPolicy:
         base = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         spread = (rng or random.Random()).uniform(-self.jitter, self.jitter)
         return max(0.0, base * (1 + spread))
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds a server asked us to wait: ``retry-after-ms`` (OpenAI, some proxies), else the standard
+    ``retry-after`` in seconds or as an HTTP date; None when it did not say (or said something unreadable)."""
+    raw_ms = headers.get('retry-after-ms')
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get('retry-after')
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None

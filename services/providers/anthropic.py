@@ -47,7 +47,6 @@ Every SDK, httpx2/httpx and decoding exception is translated in ``translate_erro
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import os
@@ -73,6 +72,7 @@ from services.errors import (
     ProviderUnavailable,
 )
 from services.providers.base import ChatMessage, CompletionRequest, Provider
+from services.retry import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -478,22 +478,9 @@ def _body_request_id(body: object) -> str | None:
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait: ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date); without either, the
     earliest ``anthropic-ratelimit-*-reset`` (RFC 3339) of a limit whose ``-remaining`` is 0."""
-    raw_ms = headers.get('retry-after-ms')
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
-    raw = headers.get('retry-after')
-    if raw:
-        try:
-            return max(0.0, float(raw))
-        except ValueError:
-            pass
-        try:
-            return max(0.0, email.utils.parsedate_to_datetime(raw).timestamp() - time.time())
-        except (TypeError, ValueError, IndexError):
-            pass
+    waited = retry_after_seconds(headers)
+    if waited is not None:
+        return waited
     resets: list[float] = []
     for limit in ('requests', 'tokens', 'input-tokens', 'output-tokens'):
         if headers.get(f'anthropic-ratelimit-{limit}-remaining') != '0':

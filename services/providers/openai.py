@@ -38,12 +38,10 @@ case a custom transport or a future SDK version lets one through.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import os
 import ssl
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Generic, Literal, TypeVar, cast
 
@@ -75,6 +73,7 @@ from services.errors import (
     ProviderUnavailable,
 )
 from services.providers.base import ChatMessage, CompletionRequest, Provider
+from services.retry import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -434,22 +433,4 @@ def _server_message(exc: openai.APIStatusError) -> str:
 
 
 def _retry_after(headers: httpx2.Headers | httpx.Headers) -> float | None:
-    """Seconds to wait, from OpenAI's ``retry-after-ms`` or the standard ``retry-after`` (seconds or HTTP date)."""
-    raw_ms = headers.get('retry-after-ms')
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
-    raw = headers.get('retry-after')
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return retry_after_seconds(headers)
