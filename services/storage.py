@@ -406,6 +406,7 @@ class Storage:
                         message_id=message.id,
                         event_type='interrupt',
                         position=len(message.partial_content),
+                        data='server restarted',  # the reason, where the stream manager's interrupts keep it
                         event_metadata={'reason': 'server restarted'},
                         timestamp=now,
                     )

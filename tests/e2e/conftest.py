@@ -55,6 +55,12 @@ class AppProcess:
                 time.sleep(0.1)
         raise RuntimeError(f'app did not start:\n{self.log.read_text()[-3000:]}')
 
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, with no shutdown hook and no last write (a crash, a power cut)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(15)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
