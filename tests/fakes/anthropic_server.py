@@ -34,23 +34,30 @@ Three ways to run it:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import json
 import random
-import signal
 import string
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from tests.fakes.wire import ClientGone, Conn, FakeHTTPServer, RecordedRequest, http_date, last_user_text
+from tests.fakes.wire import (
+    Conn,
+    FakeHTTPServer,
+    Framing,
+    JsonFault,
+    RecordedRequest,
+    due,
+    http_date,
+    last_user_text,
+    load_scenario_into,
+    serve_cli,
+)
 
 DEFAULT_API_KEY = 'sk-ant-api03-test-scribe'
 DEFAULT_TEXT = 'Hello from the fake Anthropic server.'
@@ -69,13 +76,13 @@ PREFILL_MESSAGE = ('This model does not support assistant message prefill. The c
                    'message.')
 TRAILING_WHITESPACE_MESSAGE = 'messages: final assistant content cannot end with trailing whitespace'
 OVERLOADED = {'type': 'overloaded_error', 'message': 'Overloaded'}
+PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 
 TextSource = str | Callable[[dict[str, Any]], str]
-Framing = Literal['chunked', 'close']
 
 
 @dataclass
-class Fault:
+class Fault(JsonFault):
     """What goes wrong with one response. Fields combine: an HTTP error (``status``) replaces the stream entirely;
     the ``*_after_chars`` faults fire once that many characters of text have been sent."""
 
@@ -94,17 +101,6 @@ class Fault:
     inband_error_after_chars: int | None = None  # send `event: error` and end the body
     inband_error: dict[str, Any] | None = None  # its `error` object; overloaded_error when None
     first_token_delay: float = 0.0  # seconds between the first ping and the first text delta
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Fault:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f'unknown fault fields: {sorted(unknown)}')
-        values = dict(data)
-        for key in ('retry_after', 'retry_after_ms'):
-            if values.get(key) is not None:
-                values[key] = str(values[key])
-        return cls(**values)
 
 
 @dataclass
@@ -303,30 +299,13 @@ class FakeAnthropicServer(FakeHTTPServer[Script]):
 
     async def _send_stream(self, conn: Conn, request: RecordedRequest, text: str, fault: Fault) -> bool:
         script = self.script
-        chunked = script.framing == 'chunked'
-        headers = {'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache',
-                   **self._ratelimit_headers()}
-        headers['transfer-encoding' if chunked else 'connection'] = 'chunked' if chunked else 'close'
-        request.status = 200
+        headers = self._stream_headers(request, self._ratelimit_headers())
         body = request.body
 
-        def frame(data: bytes) -> bytes:
-            # One HTTP chunk per random slice of the SSE bytes, so chunk boundaries fall anywhere too.
-            if not chunked:
-                return data
-            return b''.join(f'{len(p):x}\r\n'.encode() + p + b'\r\n' for p in self._cut(data))
-
         async def send(name: str, payload: dict[str, Any]) -> None:
-            await self._write(conn, frame(_event(name, payload)), split=True)
+            await self._write(conn, self._frame(_event(name, payload)), split=True)
 
-        async def end_body() -> bool:
-            if chunked:
-                await self._write(conn, b'0\r\n\r\n', split=True)
-            request.completed_at = time.monotonic()
-            return chunked
-
-        watcher = asyncio.create_task(conn.watch_for_hangup())
-        try:
+        async with self._streaming(conn, request):
             await self._write(conn, self._head(200, headers), split=False)
             start = self._message(body, '', None)
             start['content'] = []
@@ -346,76 +325,54 @@ class FakeAnthropicServer(FakeHTTPServer[Script]):
                 index += 1
             await send('content_block_start', {'type': 'content_block_start', 'index': index,
                                                'content_block': {'type': 'text', 'text': ''}})
-            await self._write(conn, frame(b'event: ping\ndata: {"type": "ping"}\n\n'), split=True)
+            await self._write(conn, self._frame(PING), split=True)
             if fault.first_token_delay:
-                await self._wait_first_token(conn, fault.first_token_delay, frame)
+                await self._wait_first_token(conn, fault.first_token_delay)
             sent = 0
             for piece in self._pieces(text):
-                if action := _due(fault, sent):
-                    return await self._misbehave(conn, request, action, fault, frame)
+                if action := due(fault, sent):
+                    return await self._misbehave(conn, request, action, fault)
                 await send('content_block_delta', {'type': 'content_block_delta', 'index': index,
                                                    'delta': {'type': 'text_delta', 'text': piece}})
                 sent += len(piece)
                 if script.chars_per_second:
                     await asyncio.sleep(len(piece) / script.chars_per_second)
-            if action := _due(fault, sent):
-                return await self._misbehave(conn, request, action, fault, frame)
+            if action := due(fault, sent):
+                return await self._misbehave(conn, request, action, fault)
             if fault.no_terminal:
-                return await end_body()
+                return await self._end_body(conn, request)
             await send('content_block_stop', {'type': 'content_block_stop', 'index': index})
             await send('message_delta', {'type': 'message_delta',
                                          'delta': {'stop_reason': script.stop_reason, 'stop_sequence': None},
                                          'usage': {'output_tokens': len(text) // 4 + 1}})
             if fault.no_message_stop:
-                return await end_body()
+                return await self._end_body(conn, request)
             await send('message_stop', {'type': 'message_stop'})
             if fault.drop_after_stop:
                 conn.writer.transport.abort()
                 return False
-            return await end_body()
-        except (ClientGone, ConnectionError):
-            request.client_closed_at = time.monotonic()
-            raise ClientGone from None
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            return await self._end_body(conn, request)
 
-    async def _wait_first_token(self, conn: Conn, seconds: float, frame: Callable[[bytes], bytes]) -> None:
+    async def _wait_first_token(self, conn: Conn, seconds: float) -> None:
         """A model that is slow to start: silence, or a ping every ``ping_interval`` as the real API sends."""
         interval = self.script.ping_interval
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             await self._stall(conn, min(left, interval) if interval else left)
             if interval and time.monotonic() < end:
-                await self._write(conn, frame(b'event: ping\ndata: {"type": "ping"}\n\n'), split=True)
+                await self._write(conn, self._frame(PING), split=True)
 
-    async def _misbehave(self, conn: Conn, request: RecordedRequest, action: str, fault: Fault,
-                         frame: Callable[[bytes], bytes]) -> bool:
+    async def _misbehave(self, conn: Conn, request: RecordedRequest, action: str, fault: Fault) -> bool:
         if action == 'drop':
-            # Half of an event, then the socket goes away: the client must not see the half.
-            partial = frame(_event('content_block_delta', {'type': 'content_block_delta', 'index': 0,
-                                                           'delta': {'type': 'text_delta', 'text': 'DROPPED'}}))
-            await self._write(conn, partial[:len(partial) // 2], split=True)
-            conn.writer.transport.abort()
-            return False
+            return await self._drop(conn, _event('content_block_delta', {
+                'type': 'content_block_delta', 'index': 0, 'delta': {'type': 'text_delta', 'text': 'DROPPED'}}))
         if action == 'stall':
             await self._stall(conn, fault.stall_seconds)
             return False
         error = fault.inband_error or OVERLOADED
-        await self._write(conn, frame(_event('error', {'type': 'error', 'error': error})), split=True)
-        if self.script.framing == 'chunked':
-            await self._write(conn, b'0\r\n\r\n', split=True)
-        request.completed_at = time.monotonic()
+        await self._write(conn, self._frame(_event('error', {'type': 'error', 'error': error})), split=True)
+        await self._end_body(conn, request)
         return False
-
-    def _pieces(self, text: str) -> Iterator[str]:
-        low, high = self.script.chunk_chars
-        start = 0
-        while start < len(text):
-            end = start + self._rng.randint(max(1, low), max(1, low, high))
-            yield text[start:end]
-            start = end
 
 
 _ERRORS: dict[int, tuple[str, str]] = {
@@ -434,15 +391,6 @@ _ERRORS: dict[int, tuple[str, str]] = {
 
 def _event(name: str, payload: dict[str, Any]) -> bytes:
     return f'event: {name}\ndata: {json.dumps(payload, ensure_ascii=False, separators=(",", ":"))}\n\n'.encode()
-
-
-def _due(fault: Fault, sent: int) -> str | None:
-    """The stream fault that fires now that ``sent`` characters are out, if any."""
-    for limit, action in ((fault.drop_after_chars, 'drop'), (fault.stall_after_chars, 'stall'),
-                          (fault.inband_error_after_chars, 'error')):
-        if limit is not None and sent >= limit:
-            return action
-    return None
 
 
 def _invalid(body: dict[str, Any]) -> str | None:
@@ -518,71 +466,13 @@ def load_scenario(path: Path) -> Script:
 
     Every other key is a ``Script`` field; ``faults`` (top level or per route) are lists of ``Fault`` objects.
     """
-    data = json.loads(path.read_text(encoding='utf-8'))
-    base = path.parent
-
-    def read_text(item: dict[str, Any], key: str = 'text') -> str | None:
-        if item.get(f'{key}_file'):
-            return (base / str(item[f'{key}_file'])).read_bytes().decode('utf-8')  # keeps CRLF
-        value = item.get(key)
-        return value if isinstance(value, str) else None
-
-    def faults(items: list[dict[str, Any] | None] | None) -> list[Fault | None]:
-        return [Fault.from_json(f) if f is not None else None for f in items or []]
-
-    script = Script()
-    script.text = read_text(data, 'default_text') or read_text(data) or DEFAULT_TEXT
-    script.routes = [Route(contains=r['contains'], text=read_text(r) or '', faults=faults(r.get('faults')))
-                     for r in data.get('routes', [])]
-    script.faults = faults(data.get('faults'))
-    reserved = {'default_text', 'default_text_file', 'text', 'text_file', 'routes', 'faults'}
-    for key, value in data.items():
-        if key in reserved:
-            continue
-        if key not in Script.__dataclass_fields__:
-            raise ValueError(f'unknown scenario field: {key}')
-        if key == 'chunk_chars':
-            value = (int(value[0]), int(value[1]))
-        elif key == 'model_ids' and value is not None:
-            value = tuple(value)
-        elif key == 'retry_after' and value is not None:
-            value = str(value)
-        setattr(script, key, value)
-    return script
+    return load_scenario_into(Script(), path, route=Route, fault=Fault, default_text=DEFAULT_TEXT)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description='Fake Anthropic Messages API server; prints its base URL.')
-    parser.add_argument('--host', default='127.0.0.1')
-    parser.add_argument('--port', type=int, default=0)
-    parser.add_argument('--text-file', type=Path, help='the answer to every prompt')
-    parser.add_argument('--scenario', type=Path, help='JSON routing prompts to answers and faults')
-    parser.add_argument('--api-key', default=None, help=f'required key (default {DEFAULT_API_KEY}; "" accepts any)')
-    parser.add_argument('--cps', type=float, default=None, help='characters per second')
-    parser.add_argument('--seed', type=int, default=None)
-    args = parser.parse_args(argv)
-    script = load_scenario(args.scenario) if args.scenario else Script()
-    if args.text_file:
-        script.text = args.text_file.read_bytes().decode('utf-8')
-    if args.api_key is not None:
-        script.api_key = args.api_key or None
-    if args.cps is not None:
-        script.chars_per_second = args.cps
-    if args.seed is not None:
-        script.seed = args.seed
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        async with FakeAnthropicServer(script, host=args.host, port=args.port) as server:
-            print(server.base_url, flush=True)
-            await stop.wait()
-
-    asyncio.run(serve())
-    sys.exit(0)
+    serve_cli(argv, description='Fake Anthropic Messages API server; prints its base URL.',
+              default_api_key=DEFAULT_API_KEY, load_scenario=load_scenario, new_script=Script,
+              new_server=lambda script, host, port: FakeAnthropicServer(script, host=host, port=port))
 
 
 if __name__ == '__main__':

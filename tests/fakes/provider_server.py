@@ -1,10 +1,10 @@
 """A wire-faithful fake of OpenAI's Chat Completions API, for testing the real SDK without a network.
 
-Written on raw asyncio streams rather than a web framework so the tests control exactly which bytes leave the socket
-and when: SSE events are cut at random byte offsets (inside ``data: ``, inside multi-byte UTF-8 sequences, inside
-the HTTP chunk framing) and written with a drain and a yield between writes, so the client really sees them arrive
-in pieces. Faults (HTTP errors with OpenAI's real bodies and headers, a dropped socket, a stream that ends without
-``finish_reason``, a stall, an in-band error event) are declared per server in a ``Script``.
+Built on ``tests.fakes.wire`` (raw asyncio streams, no web framework) so the tests control exactly which bytes leave
+the socket and when: SSE events are cut at random byte offsets (inside ``data: ``, inside multi-byte UTF-8
+sequences, inside the HTTP chunk framing) and written with a drain and a yield between writes, so the client really
+sees them arrive in pieces. Faults (HTTP errors with OpenAI's real bodies and headers, a dropped socket, a stream
+that ends without ``finish_reason``, a stall, an in-band error event) are declared per server in a ``Script``.
 
 ``POST /v1/responses`` speaks the Responses API the same way: named SSE events (``event: <type>`` + ``data:`` with
 ``type`` and ``sequence_number``) from ``response.created`` through the ``output_text.delta`` events to
@@ -22,20 +22,29 @@ Three ways to run it:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import json
 import random
-import signal
-import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from tests.fakes.wire import (
+    Conn,
+    ConnectionRecord,
+    FakeHTTPServer,
+    Framing,
+    JsonFault,
+    RecordedRequest,
+    due,
+    http_date,
+    last_user_text,
+    load_scenario_into,
+    serve_cli,
+)
 
 DEFAULT_API_KEY = 'sk-test-scribe'
 DEFAULT_TEXT = 'Hello from the fake OpenAI server.'
@@ -43,11 +52,13 @@ DEFAULT_MODELS = ('gpt-4o-mini', 'gpt-4o', 'gpt-4.1', 'text-embedding-3-small', 
 SYSTEM_FINGERPRINT = 'fp_fake0000'
 
 TextSource = str | Callable[[dict[str, Any]], str]
-Framing = Literal['chunked', 'close']
+__all__ = ['DEFAULT_API_KEY', 'DEFAULT_MODELS', 'DEFAULT_TEXT', 'SYSTEM_FINGERPRINT', 'ConnectionRecord',
+           'FakeOpenAIServer', 'Fault', 'Framing', 'RecordedRequest', 'Route', 'Script', 'TextSource',
+           'load_scenario', 'main', 'route_by_prompt']
 
 
 @dataclass
-class Fault:
+class Fault(JsonFault):
     """What goes wrong with one response. Fields combine: an HTTP error (``status``) replaces the stream entirely;
     the ``*_after_chars`` faults fire once that many characters of content have been sent."""
 
@@ -69,18 +80,6 @@ class Fault:
     failed_after_chars: int | None = None  # send `response.failed` (error: inband_error or code/message) and end
     incomplete_after_chars: int | None = None  # end the message and send `response.incomplete`
     incomplete_reason: str = 'content_filter'
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Fault:
-        known = set(cls.__dataclass_fields__)
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f'unknown fault fields: {sorted(unknown)}')
-        values = dict(data)
-        for key in ('retry_after', 'retry_after_ms'):
-            if values.get(key) is not None:
-                values[key] = str(values[key])
-        return cls(**values)
 
 
 @dataclass
@@ -127,96 +126,12 @@ class Script:
     faults: list[Fault | None] = field(default_factory=list)  # per chat request, used up before the shorthands
 
 
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    connection_id: int
-    received_at: float
-    status: int | None = None
-    completed_at: float | None = None  # the whole response was written
-    client_closed_at: float | None = None  # the client hung up before the response was complete
+class FakeOpenAIServer(FakeHTTPServer[Script]):
+    thread_name = 'fake-openai'
 
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        return list(self.body.get('messages', [])) if isinstance(self.body, dict) else []
-
-
-@dataclass
-class ConnectionRecord:
-    id: int
-    opened_at: float
-    closed_at: float | None = None
-    closed_by: Literal['client', 'server'] | None = None
-
-
-class _ClientGone(Exception):
-    pass
-
-
-class _Conn:
-    """A buffered reader over the socket that notices when the client hangs up, even while we are writing."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: ConnectionRecord) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.record = record
-        self.buffer = bytearray()
-        self.eof = False
-
-    async def fill(self) -> None:
-        data = await self.reader.read(65536)
-        if not data:
-            self.eof = True
-        self.buffer += data
-
-    async def read_until(self, marker: bytes, limit: int = 1 << 20) -> bytes | None:
-        while (index := self.buffer.find(marker)) < 0:
-            if self.eof or len(self.buffer) > limit:
-                return None
-            await self.fill()
-        data = bytes(self.buffer[:index + len(marker)])
-        del self.buffer[:index + len(marker)]
-        return data
-
-    async def read_exact(self, size: int) -> bytes | None:
-        while len(self.buffer) < size:
-            if self.eof:
-                return None
-            await self.fill()
-        data = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return data
-
-    async def watch_for_hangup(self) -> None:
-        """Returns when the client closes its end; bytes it sends meanwhile are kept for the next request."""
-        while not self.eof:
-            await self.fill()
-
-
-class FakeOpenAIServer:
     def __init__(self, script: Script | None = None, *, host: str = '127.0.0.1', port: int = 0) -> None:
-        self.script = script or Script()
-        self.host = host
-        self.port = port
-        self.requests: list[RecordedRequest] = []
-        self.connections: list[ConnectionRecord] = []
-        self.writes: list[bytes] = []
-        self._server: asyncio.Server | None = None
-        self._rng = random.Random(self.script.seed)
+        super().__init__(script or Script(), host=host, port=port)
         self._failures_served = 0
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-
-    # ---- running -----------------------------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        return f'http://{self.host}:{self.port}/v1'
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
@@ -226,143 +141,9 @@ class FakeOpenAIServer:
     def responses_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.startswith('/v1/responses')]
 
-    def reseed(self, seed: int | None) -> None:
-        self._rng = random.Random(seed)
-
-    async def start(self) -> None:
-        self._rng = random.Random(self.script.seed)
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._server.wait_closed()
-            self._server = None
-
-    async def __aenter__(self) -> FakeOpenAIServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    def start_in_thread(self) -> FakeOpenAIServer:
-        """Run on a private event loop in a daemon thread, for synchronous callers."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            try:
-                await self.start()
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                raise
-            ready.set()
-            await self._stop.wait()
-            await self.stop()
-
-        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name='fake-openai', daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failure:
-            raise failure[0]
-        return self
-
-    def stop_thread(self) -> None:
-        if self._thread is not None and self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(10)
-            self._thread = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start_in_thread()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_thread()
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-        """Poll the records until ``predicate`` holds; False after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
-
     # ---- HTTP ------------------------------------------------------------------------------------------------
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        record = ConnectionRecord(id=len(self.connections), opened_at=time.monotonic())
-        self.connections.append(record)
-        conn = _Conn(reader, writer, record)
-        try:
-            while await self._serve_one(conn):
-                pass
-        except (_ClientGone, ConnectionError):
-            record.closed_by = 'client'
-        except asyncio.CancelledError:
-            record.closed_by = 'server'
-        finally:
-            if record.closed_by is None:
-                record.closed_by = 'client' if conn.eof else 'server'
-            record.closed_at = time.monotonic()
-            writer.close()
-            self._tasks.discard(task)
-
-    async def _serve_one(self, conn: _Conn) -> bool:
-        """Serve one request; False when the connection should close."""
-        head = await conn.read_until(b'\r\n\r\n')
-        if head is None:
-            return False
-        lines = head.decode('latin-1').split('\r\n')
-        method, target, _version = lines[0].split(' ', 2)
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if ':' in line:
-                name, value = line.split(':', 1)
-                headers[name.strip().lower()] = value.strip()
-        raw = await self._read_body(conn, headers)
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode('utf-8', 'replace')
-        request = RecordedRequest(method=method, path=target.split('?', 1)[0], headers=headers, body=body,
-                                  connection_id=conn.record.id, received_at=time.monotonic())
-        self.requests.append(request)
-        keep_alive = headers.get('connection', '').lower() != 'close'
-        return await self._dispatch(conn, request) and keep_alive
-
-    async def _read_body(self, conn: _Conn, headers: dict[str, str]) -> bytes:
-        if headers.get('transfer-encoding', '').lower() == 'chunked':
-            body = bytearray()
-            while True:
-                size_line = await conn.read_until(b'\r\n')
-                if size_line is None:
-                    raise _ClientGone
-                size = int(size_line.split(b';')[0], 16)
-                data = await conn.read_exact(size + 2)
-                if data is None:
-                    raise _ClientGone
-                if size == 0:
-                    return bytes(body)
-                body += data[:-2]
-        length = int(headers.get('content-length', '0') or 0)
-        data = await conn.read_exact(length) if length else b''
-        if data is None:
-            raise _ClientGone
-        return data
-
-    async def _dispatch(self, conn: _Conn, request: RecordedRequest) -> bool:
+    async def _dispatch(self, conn: Conn, request: RecordedRequest) -> bool:
         script = self.script
         if request.path.rstrip('/') not in ('/v1/chat/completions', '/v1/models', '/v1/responses'):
             return await self._send_error(conn, request, Fault(status=404, message=f'Invalid URL ({request.method} '
@@ -423,65 +204,13 @@ class FakeOpenAIServer:
 
     # ---- responses ---------------------------------------------------------------------------------------------
 
-    async def _write(self, conn: _Conn, data: bytes, *, split: bool) -> None:
-        """Write ``data``, cut at random byte offsets into separately drained writes when ``split``."""
-        if conn.eof:
-            raise _ClientGone
-        pieces = self._cut(data) if split else [data]
-        for piece in pieces:
-            if self.script.record_writes:
-                self.writes.append(piece)
-            conn.writer.write(piece)
-            await conn.writer.drain()
-            if split:
-                await asyncio.sleep(self.script.write_pause)
-            if conn.eof:
-                raise _ClientGone
-
-    def _cut(self, data: bytes) -> Iterator[bytes]:
-        if not self.script.split_bytes or len(data) < 2:
-            yield data
-            return
-        rng = self._rng
-        if self.script.max_write is not None:
-            cuts = set()
-            offset = 0
-            while offset < len(data):
-                offset += rng.randint(1, max(1, self.script.max_write))
-                cuts.add(offset)
-        else:
-            cuts = {rng.randint(1, len(data) - 1)}
-            if rng.random() < 0.5:
-                cuts.add(rng.randint(1, min(6, len(data) - 1)))  # inside `data: ` (or a chunk-size line)
-            # Inside multi-byte sequences: positions of continuation bytes (0b10xxxxxx).
-            inner = [i for i, byte in enumerate(data) if byte & 0xC0 == 0x80]
-            if inner:
-                cuts.update(rng.sample(inner, min(len(inner), rng.randint(0, 2))))
-        start = 0
-        for end in sorted(c for c in cuts if 0 < c < len(data)):
-            yield data[start:end]
-            start = end
-        yield data[start:]
-
-    def _head(self, status: int, headers: dict[str, str]) -> bytes:
-        lines = [f'HTTP/1.1 {status} {_REASONS.get(status, "Error")}']
-        base = {'date': _http_date(), 'x-request-id': f'req_{uuid.uuid4().hex}', 'openai-version': '2020-10-01',
+    def _base_headers(self) -> dict[str, str]:
+        return {'date': http_date(), 'x-request-id': f'req_{uuid.uuid4().hex}', 'openai-version': '2020-10-01',
                 'openai-organization': 'user-fake', 'openai-processing-ms': str(self._rng.randint(5, 400)),
                 'x-ratelimit-limit-requests': '10000', 'x-ratelimit-remaining-requests': '9999',
                 'x-ratelimit-reset-requests': '6ms'}
-        lines += [f'{k}: {v}' for k, v in {**base, **headers}.items()]
-        return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1')
 
-    async def _send_json(self, conn: _Conn, request: RecordedRequest, status: int, payload: dict[str, Any],
-                         extra_headers: dict[str, str] | None = None) -> bool:
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        headers = {'content-type': 'application/json', 'content-length': str(len(body)), **(extra_headers or {})}
-        request.status = status
-        await self._write(conn, self._head(status, headers) + body, split=False)
-        request.completed_at = time.monotonic()
-        return True
-
-    async def _send_error(self, conn: _Conn, request: RecordedRequest, fault: Fault) -> bool:
+    async def _send_error(self, conn: Conn, request: RecordedRequest, fault: Fault) -> bool:
         status = fault.status or 500
         error = _error_body(status, fault, request.body)
         headers: dict[str, str] = {}
@@ -502,13 +231,9 @@ class FakeOpenAIServer:
                              'logprobs': None, 'finish_reason': self.script.finish_reason}],
                 'usage': usage}
 
-    async def _send_stream(self, conn: _Conn, request: RecordedRequest, text: str, fault: Fault) -> bool:
+    async def _send_stream(self, conn: Conn, request: RecordedRequest, text: str, fault: Fault) -> bool:
         script = self.script
-        chunked = script.framing == 'chunked'
-        headers = {'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache',
-                   'access-control-expose-headers': 'X-Request-ID'}
-        headers['transfer-encoding' if chunked else 'connection'] = 'chunked' if chunked else 'close'
-        request.status = 200
+        headers = self._stream_headers(request, {'access-control-expose-headers': 'X-Request-ID'})
         include_usage = bool((request.body.get('stream_options') or {}).get('include_usage'))
         chunk_id = f'chatcmpl-{uuid.uuid4().hex[:24]}'
         created = int(time.time())
@@ -524,126 +249,78 @@ class FakeOpenAIServer:
                 payload['obfuscation'] = uuid.uuid4().hex[:self._rng.randint(1, 12)]
             return b'data: ' + json.dumps(payload, ensure_ascii=False, separators=(',', ':')).encode() + b'\n\n'
 
-        def frame(data: bytes) -> bytes:
-            # One HTTP chunk per random slice of the SSE bytes, so chunk boundaries fall anywhere too.
-            if not chunked:
-                return data
-            return b''.join(f'{len(p):x}\r\n'.encode() + p + b'\r\n' for p in self._cut(data))
+        async def send(data: bytes) -> None:
+            await self._write(conn, self._frame(data), split=True)
 
-        watcher = asyncio.create_task(conn.watch_for_hangup())
-        try:
+        async with self._streaming(conn, request):
             await self._write(conn, self._head(200, headers), split=False)
             # Like the real API: the role arrives first, with empty content.
-            await self._write(conn, frame(event([_choice({'role': 'assistant', 'content': '', 'refusal': None})])),
-                              split=True)
+            await send(event([_choice({'role': 'assistant', 'content': '', 'refusal': None})]))
             sent = 0
             for piece in self._pieces(text):
-                if action := _due(fault, sent):
-                    return await self._misbehave(conn, request, action, fault, frame)
-                await self._write(conn, frame(event([_choice({'content': piece})])), split=True)
+                if action := due(fault, sent):
+                    return await self._misbehave(conn, request, action, fault)
+                await send(event([_choice({'content': piece})]))
                 sent += len(piece)
                 if script.chars_per_second:
                     await asyncio.sleep(len(piece) / script.chars_per_second)
-            if action := _due(fault, sent):
-                return await self._misbehave(conn, request, action, fault, frame)
+            if action := due(fault, sent):
+                return await self._misbehave(conn, request, action, fault)
             if not fault.no_terminal:
-                await self._write(conn, frame(event([_choice({}, script.finish_reason)])), split=True)
+                await send(event([_choice({}, script.finish_reason)]))
                 if fault.drop_after_finish:
                     conn.writer.transport.abort()
                     return False
                 if include_usage:
-                    await self._write(conn, frame(event([], _usage(request.body, text))), split=True)
-                await self._write(conn, frame(b'data: [DONE]\n\n'), split=True)
-            if chunked:
-                await self._write(conn, b'0\r\n\r\n', split=True)
-            request.completed_at = time.monotonic()
-            return chunked
-        except (_ClientGone, ConnectionError):
-            request.client_closed_at = time.monotonic()
-            raise _ClientGone from None
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+                    await send(event([], _usage(request.body, text)))
+                await send(b'data: [DONE]\n\n')
+            return await self._end_body(conn, request)
 
-    async def _misbehave(self, conn: _Conn, request: RecordedRequest, action: str, fault: Fault,
-                         frame: Callable[[bytes], bytes]) -> bool:
+    async def _misbehave(self, conn: Conn, request: RecordedRequest, action: str, fault: Fault) -> bool:
         if action == 'drop':
-            # Half of an event, then the socket goes away: the client must not see the half.
-            partial = frame(b'data: {"id":"chatcmpl-dropped","object":"chat.completion.chunk","choices":[{"ind')
-            await self._write(conn, partial[:len(partial) // 2], split=True)
-            conn.writer.transport.abort()
-            return False
+            return await self._drop(conn, b'data: {"id":"chatcmpl-dropped","object":"chat.completion.chunk",'
+                                          b'"choices":[{"ind')
         if action == 'stall':
-            end = time.monotonic() + fault.stall_seconds
-            while time.monotonic() < end:
-                if conn.eof:
-                    raise _ClientGone
-                await asyncio.sleep(0.01)
+            await self._stall(conn, fault.stall_seconds)
             return False
         error = fault.inband_error or {'message': fault.message or 'The server had an error while processing your '
                                        'request. Sorry about that!', 'type': fault.error_type or 'server_error',
                                        'param': None, 'code': fault.code}
-        await self._write(conn, frame(b'data: ' + json.dumps({'error': error}).encode() + b'\n\n'), split=True)
-        if self.script.framing == 'chunked':
-            await self._write(conn, b'0\r\n\r\n', split=True)
-        request.completed_at = time.monotonic()
+        await self._write(conn, self._frame(b'data: ' + json.dumps({'error': error}).encode() + b'\n\n'), split=True)
+        await self._end_body(conn, request)
         return False
-
-    def _pieces(self, text: str) -> Iterator[str]:
-        low, high = self.script.chunk_chars
-        start = 0
-        while start < len(text):
-            end = start + self._rng.randint(max(1, low), max(1, low, high))
-            yield text[start:end]
-            start = end
 
     # ---- Responses API (POST /v1/responses) ---------------------------------------------------------------------
 
-    async def _send_responses(self, conn: _Conn, request: RecordedRequest, text: str, fault: Fault) -> bool:
+    async def _send_responses(self, conn: Conn, request: RecordedRequest, text: str, fault: Fault) -> bool:
         if not request.body.get('stream'):
             answer = _ResponseBuilder(request.body, text, self._rng)
             return await self._send_json(conn, request, 200, answer.response('completed', text=text))
         script = self.script
-        chunked = script.framing == 'chunked'
-        headers = {'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache',
-                   'access-control-expose-headers': 'X-Request-ID'}
-        headers['transfer-encoding' if chunked else 'connection'] = 'chunked' if chunked else 'close'
-        request.status = 200
+        headers = self._stream_headers(request, {'access-control-expose-headers': 'X-Request-ID'})
         answer = _ResponseBuilder(request.body, text, self._rng)
         obfuscate = script.include_obfuscation and (request.body.get('stream_options') or {}).get(
             'include_obfuscation') is not False
         max_tokens = request.body.get('max_output_tokens')
 
-        def frame(data: bytes) -> bytes:
-            if not chunked:
-                return data
-            return b''.join(f'{len(p):x}\r\n'.encode() + p + b'\r\n' for p in self._cut(data))
-
         async def send(event_type: str, **fields: Any) -> None:
-            await self._write(conn, frame(answer.event(event_type, **fields)), split=True)
-
-        async def finish_body() -> bool:
-            if chunked:
-                await self._write(conn, b'0\r\n\r\n', split=True)
-            request.completed_at = time.monotonic()
-            return chunked
+            await self._write(conn, self._frame(answer.event(event_type, **fields)), split=True)
 
         async def close_message(sent_text: str, status: str) -> None:
             await send('response.output_text.done', **answer.part_ref(), text=sent_text, logprobs=[])
             await send('response.content_part.done', **answer.part_ref(), part=_output_text(sent_text))
             await send('response.output_item.done', output_index=0, item=answer.message(sent_text, status))
 
-        watcher = asyncio.create_task(conn.watch_for_hangup())
-        try:
+        async with self._streaming(conn, request):
             await self._write(conn, self._head(200, headers), split=False)
             await send('response.created', response=answer.response('in_progress'))
             await send('response.in_progress', response=answer.response('in_progress'))
             await send('response.output_item.added', output_index=0, item=answer.message('', 'in_progress'))
             await send('response.content_part.added', **answer.part_ref(), part=_output_text(''))
             sent = ''
+            action: str | None = None
             for tokens, piece in enumerate(self._pieces(text)):
-                action = _due(fault, len(sent)) or _responses_due(fault, len(sent))
+                action = due(fault, len(sent)) or _responses_due(fault, len(sent))
                 if action is None and isinstance(max_tokens, int) and tokens >= max_tokens:
                     action = 'max_output_tokens'
                 if action is not None:
@@ -656,53 +333,33 @@ class FakeOpenAIServer:
                 if script.chars_per_second:
                     await asyncio.sleep(len(piece) / script.chars_per_second)
             else:
-                action = _due(fault, len(sent)) or _responses_due(fault, len(sent))
+                action = due(fault, len(sent)) or _responses_due(fault, len(sent))
             if action == 'drop':
-                # Half of the next event, then the socket goes away: the client must not see the half.
-                partial = frame(answer.event('response.output_text.delta', **answer.part_ref(),
-                                             delta=text[len(sent):len(sent) + 8] or 'x', logprobs=[]))
-                await self._write(conn, partial[:len(partial) // 2], split=True)
-                conn.writer.transport.abort()
-                return False
+                return await self._drop(conn, answer.event('response.output_text.delta', **answer.part_ref(),
+                                                           delta=text[len(sent):len(sent) + 8] or 'x', logprobs=[]))
             if action == 'stall':
-                return await self._misbehave(conn, request, action, fault, frame)
+                return await self._misbehave(conn, request, action, fault)
             if action == 'error':
                 await send('error', **_error_event_fields(fault))
-                await finish_body()
+                await self._end_body(conn, request)
                 return False
             if action == 'failed':
                 error = _responses_error(fault)
                 await send('response.failed', response=answer.response('failed', error=error))
-                await finish_body()
+                await self._end_body(conn, request)
                 return False
             if action in ('incomplete', 'max_output_tokens'):
                 reason = 'max_output_tokens' if action == 'max_output_tokens' else fault.incomplete_reason
                 await close_message(sent, 'incomplete')
                 await send('response.incomplete', response=answer.response('incomplete', text=sent, reason=reason))
-                return await finish_body()
+                return await self._end_body(conn, request)
             await close_message(text, 'completed')
             if not fault.no_terminal:
                 await send('response.completed', response=answer.response('completed', text=text))
                 if fault.drop_after_finish:
                     conn.writer.transport.abort()
                     return False
-            return await finish_body()
-        except (_ClientGone, ConnectionError):
-            request.client_closed_at = time.monotonic()
-            raise _ClientGone from None
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-
-
-def _due(fault: Fault, sent: int) -> str | None:
-    """The stream fault that fires now that ``sent`` characters are out, if any."""
-    for limit, action in ((fault.drop_after_chars, 'drop'), (fault.stall_after_chars, 'stall'),
-                          (fault.inband_error_after_chars, 'error')):
-        if limit is not None and sent >= limit:
-            return action
-    return None
+            return await self._end_body(conn, request)
 
 
 def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
@@ -825,27 +482,11 @@ def _input_text(body: dict[str, Any]) -> str:
 
 
 def _last_user_text(body: dict[str, Any]) -> str:
-    for message in reversed(body.get('messages') or _input_items(body)):
-        if isinstance(message, dict) and message.get('role') == 'user':
-            content = message.get('content')
-            if isinstance(content, list):
-                return ' '.join(str(part.get('text', '')) for part in content if isinstance(part, dict))
-            return str(content or '')
-    return ''
+    return last_user_text(body, body.get('messages') or _input_items(body))
 
 
 def _redact(key: str) -> str:
     return key[:3] + '*' * max(0, len(key) - 7) + key[-4:] if len(key) > 7 else key
-
-
-def _http_date() -> str:
-    return time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime())
-
-
-_REASONS = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
-            405: 'Method Not Allowed', 408: 'Request Timeout', 409: 'Conflict', 422: 'Unprocessable Entity',
-            429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable',
-            504: 'Gateway Timeout'}
 
 
 def _error_body(status: int, fault: Fault, body: Any) -> dict[str, Any]:
@@ -913,72 +554,13 @@ def load_scenario(path: Path) -> Script:
 
     Every other key is a ``Script`` field; ``faults`` (top level or per route) are lists of ``Fault`` objects.
     """
-    data = json.loads(path.read_text(encoding='utf-8'))
-    base = path.parent
-
-    def read_text(item: dict[str, Any], key: str = 'text') -> str | None:
-        if item.get(f'{key}_file'):
-            file = base / str(item[f'{key}_file'])
-            return file.read_bytes().decode('utf-8')  # keeps CRLF
-        value = item.get(key)
-        return value if isinstance(value, str) else None
-
-    def faults(items: list[dict[str, Any] | None] | None) -> list[Fault | None]:
-        return [Fault.from_json(f) if f is not None else None for f in items or []]
-
-    script = Script()
-    script.text = read_text(data, 'default_text') or read_text(data) or DEFAULT_TEXT
-    script.routes = [Route(contains=r['contains'], text=read_text(r) or '', faults=faults(r.get('faults')))
-                     for r in data.get('routes', [])]
-    script.faults = faults(data.get('faults'))
-    reserved = {'default_text', 'default_text_file', 'text', 'text_file', 'routes', 'faults'}
-    for key, value in data.items():
-        if key in reserved:
-            continue
-        if key not in Script.__dataclass_fields__:
-            raise ValueError(f'unknown scenario field: {key}')
-        if key == 'chunk_chars':
-            value = (int(value[0]), int(value[1]))
-        elif key == 'model_ids':
-            value = tuple(value)
-        elif key in ('retry_after', 'retry_after_ms') and value is not None:
-            value = str(value)
-        setattr(script, key, value)
-    return script
+    return load_scenario_into(Script(), path, route=Route, fault=Fault, default_text=DEFAULT_TEXT)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description='Fake OpenAI Chat Completions server; prints its base URL.')
-    parser.add_argument('--host', default='127.0.0.1')
-    parser.add_argument('--port', type=int, default=0)
-    parser.add_argument('--text-file', type=Path, help='the answer to every prompt')
-    parser.add_argument('--scenario', type=Path, help='JSON routing prompts to answers and faults')
-    parser.add_argument('--api-key', default=None, help=f'required key (default {DEFAULT_API_KEY}; "" accepts any)')
-    parser.add_argument('--cps', type=float, default=None, help='characters per second')
-    parser.add_argument('--seed', type=int, default=None)
-    args = parser.parse_args(argv)
-    script = load_scenario(args.scenario) if args.scenario else Script()
-    if args.text_file:
-        script.text = args.text_file.read_bytes().decode('utf-8')
-    if args.api_key is not None:
-        script.api_key = args.api_key or None
-    if args.cps is not None:
-        script.chars_per_second = args.cps
-    if args.seed is not None:
-        script.seed = args.seed
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        async with FakeOpenAIServer(script, host=args.host, port=args.port) as server:
-            print(server.base_url, flush=True)
-            await stop.wait()
-
-    asyncio.run(serve())
-    sys.exit(0)
+    serve_cli(argv, description='Fake OpenAI Chat Completions server; prints its base URL.',
+              default_api_key=DEFAULT_API_KEY, load_scenario=load_scenario, new_script=Script,
+              new_server=lambda script, host, port: FakeOpenAIServer(script, host=host, port=port))
 
 
 if __name__ == '__main__':

@@ -1,11 +1,11 @@
 """The provider-independent half of a wire-faithful fake server: raw HTTP/1.1 on asyncio streams.
 
-A fake (``anthropic_server``; the OpenAI one in ``provider_server`` predates this module and could move onto it)
-subclasses ``FakeHTTPServer`` and only decides what to answer. This module owns what makes the fakes worth having:
-every byte that leaves the socket is chosen here, optionally cut at random offsets (inside SSE field names, inside
-multi-byte UTF-8 sequences, inside HTTP chunk framing) and written with a drain and a yield between writes, so a
-client really sees the pieces arrive separately; a client hanging up is noticed even while the server is busy
-writing or stalling; and every request, connection and (optionally) socket write is recorded for the tests.
+A fake (``anthropic_server``, ``provider_server``) subclasses ``FakeHTTPServer`` and only decides what to answer.
+This module owns what makes the fakes worth having: every byte that leaves the socket is chosen here, optionally cut
+at random offsets (inside SSE field names, inside multi-byte UTF-8 sequences, inside HTTP chunk framing) and written
+with a drain and a yield between writes, so a client really sees the pieces arrive separately; a client hanging up
+is noticed even while the server is busy writing or stalling; and every request, connection and (optionally) socket
+write is recorded for the tests.
 
 A server runs in-process (``async with``), on a private loop in a daemon thread (``with``, for synchronous callers
 such as Playwright tests), or from a fake's command line.
@@ -13,14 +13,21 @@ such as Playwright tests), or from a fake's command line.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import json
 import random
+import signal
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, Literal, Protocol, Self, TypeVar
+
+Framing = Literal['chunked', 'close']
 
 
 class WireOptions(Protocol):
@@ -31,9 +38,30 @@ class WireOptions(Protocol):
     write_pause: float
     seed: int | None
     record_writes: bool
+    framing: Framing  # how a streamed body is delimited: chunked, or by closing the connection
+    chunk_chars: tuple[int, int]  # characters per streamed delta, like tokens
 
 
 ScriptT = TypeVar('ScriptT', bound=WireOptions)
+
+
+class StreamFaults(Protocol):
+    """The fields of a fake's ``Fault`` that break a stream once that many characters of text are out."""
+
+    drop_after_chars: int | None
+    stall_after_chars: int | None
+    inband_error_after_chars: int | None
+
+
+def due(fault: StreamFaults, sent: int) -> Literal['drop', 'stall', 'error'] | None:
+    """The stream fault that fires now that ``sent`` characters are out, if any."""
+    if fault.drop_after_chars is not None and sent >= fault.drop_after_chars:
+        return 'drop'
+    if fault.stall_after_chars is not None and sent >= fault.stall_after_chars:
+        return 'stall'
+    if fault.inband_error_after_chars is not None and sent >= fault.inband_error_after_chars:
+        return 'error'
+    return None
 
 
 @dataclass
@@ -117,9 +145,10 @@ def http_date(when: float | None = None) -> str:
     return time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime(time.time() if when is None else when))
 
 
-def last_user_text(body: dict[str, Any]) -> str:
-    """The text of the last user message, for routing; content may be a string or a list of text parts/blocks."""
-    for message in reversed(body.get('messages') or []):
+def last_user_text(body: dict[str, Any], messages: list[Any] | None = None) -> str:
+    """The text of the last user message in ``messages`` (by default the body's), for routing; content may be a
+    string or a list of text parts/blocks."""
+    for message in reversed(messages if messages is not None else body.get('messages') or []):
         if isinstance(message, dict) and message.get('role') == 'user':
             content = message.get('content')
             if isinstance(content, list):
@@ -342,6 +371,15 @@ class FakeHTTPServer(Generic[ScriptT]):
             start = end
         yield data[start:]
 
+    def _pieces(self, text: str) -> Iterator[str]:
+        """``text`` in deltas of ``chunk_chars`` characters, like tokens."""
+        low, high = self.script.chunk_chars
+        start = 0
+        while start < len(text):
+            end = start + self._rng.randint(max(1, low), max(1, low, high))
+            yield text[start:end]
+            start = end
+
     def _base_headers(self) -> dict[str, str]:
         """Headers every response of this fake carries, like the real API's."""
         return {'date': http_date()}
@@ -368,3 +406,145 @@ class FakeHTTPServer(Generic[ScriptT]):
             if conn.eof:
                 raise ClientGone
             await asyncio.sleep(0.01)
+
+    # ---- streaming -------------------------------------------------------------------------------------------
+
+    def _stream_headers(self, request: RecordedRequest, extra: dict[str, str]) -> dict[str, str]:
+        """The head of an SSE answer, delimited as ``framing`` says; the request is answered 200 from here on."""
+        chunked = self.script.framing == 'chunked'
+        headers = {'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', **extra}
+        headers['transfer-encoding' if chunked else 'connection'] = 'chunked' if chunked else 'close'
+        request.status = 200
+        return headers
+
+    def _frame(self, data: bytes) -> bytes:
+        """SSE bytes as the body carries them: with chunked framing, one HTTP chunk per random slice of them, so
+        chunk boundaries fall anywhere too."""
+        if self.script.framing != 'chunked':
+            return data
+        return b''.join(f'{len(p):x}\r\n'.encode() + p + b'\r\n' for p in self._cut(data))
+
+    async def _drop(self, conn: Conn, event: bytes) -> bool:
+        """Half of ``event``, then the socket goes away: the client must not see the half. False: the connection
+        is gone."""
+        partial = self._frame(event)
+        await self._write(conn, partial[:len(partial) // 2], split=True)
+        conn.writer.transport.abort()
+        return False
+
+    async def _end_body(self, conn: Conn, request: RecordedRequest) -> bool:
+        """End a streamed body cleanly; True when the connection can carry another request."""
+        chunked = self.script.framing == 'chunked'
+        if chunked:
+            await self._write(conn, b'0\r\n\r\n', split=True)
+        request.completed_at = time.monotonic()
+        return chunked
+
+    @contextlib.asynccontextmanager
+    async def _streaming(self, conn: Conn, request: RecordedRequest) -> AsyncIterator[None]:
+        """Around the writing of a streamed answer: notices the client hanging up meanwhile and records when."""
+        watcher = asyncio.create_task(conn.watch_for_hangup())
+        try:
+            yield
+        except (ClientGone, ConnectionError):
+            request.client_closed_at = time.monotonic()
+            raise ClientGone from None
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+
+# ---- scenarios and the command line --------------------------------------------------------------------------
+
+
+S = TypeVar('S')
+
+
+class JsonFault:
+    """``from_json`` for a fake's ``Fault`` dataclass: unknown fields are an error, retry headers are kept verbatim."""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        unknown = set(data) - set(getattr(cls, '__dataclass_fields__', {}))
+        if unknown:
+            raise ValueError(f'unknown fault fields: {sorted(unknown)}')
+        values = dict(data)
+        for key in ('retry_after', 'retry_after_ms'):
+            if values.get(key) is not None:
+                values[key] = str(values[key])
+        return cls(**values)
+
+
+def load_scenario_into(script: S, path: Path, *, route: Callable[..., Any], fault: type[JsonFault],
+                       default_text: str) -> S:
+    """Fill ``script`` (a fake's ``Script``) from the scenario JSON at ``path``; text files are relative to it.
+    ``route`` and ``fault`` are the fake's ``Route`` and ``Fault``; see a fake's ``load_scenario`` for the format."""
+    data = json.loads(path.read_text(encoding='utf-8'))
+    base = path.parent
+
+    def read_text(item: dict[str, Any], key: str = 'text') -> str | None:
+        if item.get(f'{key}_file'):
+            return (base / str(item[f'{key}_file'])).read_bytes().decode('utf-8')  # keeps CRLF
+        value = item.get(key)
+        return value if isinstance(value, str) else None
+
+    def faults(items: list[dict[str, Any] | None] | None) -> list[Any]:
+        return [fault.from_json(f) if f is not None else None for f in items or []]
+
+    target: Any = script
+    target.text = read_text(data, 'default_text') or read_text(data) or default_text
+    target.routes = [route(contains=r['contains'], text=read_text(r) or '', faults=faults(r.get('faults')))
+                     for r in data.get('routes', [])]
+    target.faults = faults(data.get('faults'))
+    reserved = {'default_text', 'default_text_file', 'text', 'text_file', 'routes', 'faults'}
+    for key, value in data.items():
+        if key in reserved:
+            continue
+        if key not in type(target).__dataclass_fields__:
+            raise ValueError(f'unknown scenario field: {key}')
+        if key == 'chunk_chars':
+            value = (int(value[0]), int(value[1]))
+        elif key == 'model_ids' and value is not None:
+            value = tuple(value)
+        elif key in ('retry_after', 'retry_after_ms') and value is not None:
+            value = str(value)
+        setattr(target, key, value)
+    return script
+
+
+def serve_cli(argv: list[str] | None, *, description: str, default_api_key: str,
+              load_scenario: Callable[[Path], Any], new_script: Callable[[], Any],
+              new_server: Callable[[Any, str, int], FakeHTTPServer[Any]]) -> None:
+    """A fake's command line: serve until SIGINT/SIGTERM, with the base URL on the first line of stdout."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('--host', default='127.0.0.1')
+    parser.add_argument('--port', type=int, default=0)
+    parser.add_argument('--text-file', type=Path, help='the answer to every prompt')
+    parser.add_argument('--scenario', type=Path, help='JSON routing prompts to answers and faults')
+    parser.add_argument('--api-key', default=None, help=f'required key (default {default_api_key}; "" accepts any)')
+    parser.add_argument('--cps', type=float, default=None, help='characters per second')
+    parser.add_argument('--seed', type=int, default=None)
+    args = parser.parse_args(argv)
+    script = load_scenario(args.scenario) if args.scenario else new_script()
+    if args.text_file:
+        script.text = args.text_file.read_bytes().decode('utf-8')
+    if args.api_key is not None:
+        script.api_key = args.api_key or None
+    if args.cps is not None:
+        script.chars_per_second = args.cps
+    if args.seed is not None:
+        script.seed = args.seed
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        async with new_server(script, args.host, args.port) as server:
+            print(server.base_url, flush=True)
+            await stop.wait()
+
+    asyncio.run(serve())
+    sys.exit(0)
