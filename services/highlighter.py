@@ -58,8 +58,8 @@ from pygments.util import ClassNotFound
 
 from services.errors import ConfigError
 
-__all__ = ['CodeHighlighter', 'HighlightUpdate', 'TokenType', 'available_styles', 'highlight_block',
-           'highlight_css', 'split_lines']
+__all__ = ['CodeHighlighter', 'HighlightUpdate', 'TokenPair', 'TokenType', 'available_styles', 'guess_language',
+           'highlight_block', 'highlight_css', 'render_tokens', 'split_lines']
 
 #: pygments.token._TokenType; pygments ships no type hints, so this is Any to the type checker.
 TokenType: TypeAlias = Any
@@ -637,7 +637,7 @@ def _analyse(pattern: re.Pattern[str]) -> tuple[_Info, int]:
     """The rule facts of a pattern and how far it can look behind its start (for the window context)."""
     parsed = _sre_parse.parse(pattern.pattern, pattern.flags)
     flags = int(parsed.state.flags)
-    width, peek, nl, lookbehind = _measure(parsed, flags)
+    _width, peek, nl, lookbehind = _measure(parsed, flags)
     flat = _flatten(parsed)
     anchor = _ANCHOR_NONE
     if flat and flat[0][0] is _sre.AT:
@@ -647,7 +647,6 @@ def _analyse(pattern: re.Pattern[str]) -> tuple[_Info, int]:
             anchor = _ANCHOR_LINE
     simple_run = (len(flat) == 1 and flat[0][0] in _GREEDY and flat[0][1][1] == _sre.MAXREPEAT
                   and _single(flat[0][1][2], flags) is not None)
-    del width
     if not nl:      # safe wherever a newline follows; the rest only matters for the other rules
         return _Info(True, peek, anchor, simple_run, None, None, None, 0, None), lookbehind
     h = _HeadFacts(flat, flags)
@@ -906,15 +905,18 @@ def _cut(toks: list[TokenPair], offset: int) -> tuple[list[TokenPair], list[Toke
 # --------------------------------------------------------------------------------------------------------------
 
 class _Line:
-    __slots__ = ('bounds', 'html', 'start', 'text', 'toks')
+    __slots__ = ('bounds', 'entry', 'html', 'start', 'text', 'toks')
 
     def __init__(self, start: int, text: str) -> None:
         self.start = start
         self.text = text
         self.toks: list[TokenPair] = []
         self.html = ''
-        # step boundaries inside this line: absolute position -> state stack the run moves on from there
-        self.bounds: dict[int, _Stack] = {}
+        # The committed run's step boundaries in this line (absolute position -> the state stack the run moves on
+        # from there), which only a correction ever needs: so they are not kept, but lexed again on demand from
+        # the state the line was committed with; a line a correction touched keeps its own.
+        self.entry: _Stack | None = None
+        self.bounds: dict[int, _Stack] | None = None
 
 
 class _Pending:
@@ -941,9 +943,9 @@ def _pos_of(rec: _Pending) -> int:
 _SAME_PROVEN: Final = 0
 _SAME_PENDING: Final = 1
 _DIFFERENT: Final = 2
-_NEAR_EVERY_COMMIT: Final = 1024     # re-check a near pending step on every commit while it spans less than this
-_NEAR_LIMIT: Final = 16384           # ... and then each time it grew by a quarter, up to this span; beyond, at close
-_NEAR_BUDGET: Final = 32768          # early re-checks may scan this much plus twice the block's length
+_NEAR_EVERY_COMMIT: Final = 512      # re-check a near pending step on every commit while it spans less than this
+_NEAR_LIMIT: Final = 8192            # ... and then each time it grew by half, up to this span; beyond, at close
+_NEAR_BUDGET: Final = 16384          # early re-checks may scan this much plus the block's length
 
 
 def _rel_regs(m: _Match, p: int) -> tuple[tuple[int, int], ...]:
@@ -1045,7 +1047,7 @@ class CodeHighlighter:
                 self._reference_pass()
             update = self._diff(before, 0)
         for line in self._lines:     # step boundaries only serve corrections, and there will be none
-            line.bounds.clear()
+            line.bounds = line.entry = None
         return update
 
     def tokens(self) -> list[TokenPair]:
@@ -1114,12 +1116,10 @@ class CodeHighlighter:
         if mode == 'regex' or mode == 'post':
             recent = self._recent
             window = recent + text
-            bounds = line.bounds
-            bounds[start] = self._end_stack
+            line.entry = self._end_stack
             fresh: list[_Pending] = []
             _, self._end_stack, _ = self._run(window, len(recent), self._end_stack, start - len(recent),
-                                              window.rfind('\n'), True, line.toks, bounds, fresh, False)
-            bounds.pop(end, None)
+                                              window.rfind('\n'), True, line.toks, None, fresh, False)
             self._recent = window[-self._context:]
             self._length = end
             if fresh:
@@ -1182,7 +1182,7 @@ class CodeHighlighter:
     # ---- the engine -------------------------------------------------------------------------------------------
 
     def _run(self, text: str, p: int, stack: _Stack, base: int, lastnl: int, check: bool, toks: list[TokenPair],
-             bounds: dict[int, _Stack], pend: list[_Pending], converge: bool) -> tuple[int, _Stack, bool]:
+             bounds: dict[int, _Stack] | None, pend: list[_Pending], converge: bool) -> tuple[int, _Stack, bool]:
         """RegexLexer's loop over text[p:], text known up to its end. ``base`` maps text positions to block
         positions. With ``check``, steps that might change with more text are appended to ``pend``. With
         ``converge``, stops at the first step boundary where the committed run had the same state."""
@@ -1246,7 +1246,8 @@ class CodeHighlighter:
                 else:
                     append((Error, text[p]))
                 p += 1
-            bounds[base + p] = stack
+            if bounds is not None:
+                bounds[base + p] = stack
             if converge and self._old_state(base + p) == stack:
                 return p, stack, True
         return p, stack, False
@@ -1316,20 +1317,35 @@ class CodeHighlighter:
         """The committed run's state at a step boundary (None if it has none there)."""
         if pos >= self._length:
             return self._end_stack if pos == self._length else None
-        return self._lines[self._line_of(pos)].bounds.get(pos)
+        return self._bounds_of(self._line_of(pos)).get(pos)
 
-    def _window(self, first_line: int) -> tuple[str, int]:
-        """Text from line ``first_line`` to the end, with enough context before it for look-behinds."""
-        assert self._grammar is not None
-        context = self._grammar.context
+    def _bounds_of(self, index: int) -> dict[int, _Stack]:
+        """A line's step boundaries, lexing it again from its committed state if they were not kept."""
+        line = self._lines[index]
+        if line.bounds is None:
+            assert line.entry is not None and self._grammar is not None
+            ctx = self._context_before(index)
+            window = ctx + line.text
+            bounds = {line.start: line.entry}
+            self._run(window, len(ctx), line.entry, line.start - len(ctx), -1, False, [], bounds, [], False)
+            bounds.pop(line.start + len(line.text), None)
+            line.bounds = bounds
+        return line.bounds
+
+    def _context_before(self, index: int) -> str:
+        """The characters before line ``index`` that a look-behind can reach (what ``_recent`` was then)."""
         before: list[str] = []
         size = 0
-        j = first_line - 1
-        while j >= 0 and size < context:
+        j = index - 1
+        while j >= 0 and size < self._context:
             before.append(self._lines[j].text)
             size += len(self._lines[j].text)
             j -= 1
-        ctx = ''.join(reversed(before))[-context:] if before else ''
+        return ''.join(reversed(before))[-self._context:]
+
+    def _window(self, first_line: int) -> tuple[str, int]:
+        """Text from line ``first_line`` to the end, with the context before it."""
+        ctx = self._context_before(first_line)
         body = ''.join(line.text for line in self._lines[first_line:])
         return ctx + body, self._lines[first_line].start - len(ctx)
 
@@ -1353,7 +1369,7 @@ class CodeHighlighter:
                 rec.due = -1
                 continue
             if window_line < 0:
-                if self._near_spent > _NEAR_BUDGET + 2 * length:
+                if self._near_spent > _NEAR_BUDGET + length:
                     keep.append(rec)        # over budget: wait until the block has grown
                     continue
                 window_line = self._line_of(rec.pos)
@@ -1366,7 +1382,7 @@ class CodeHighlighter:
             elif outcome == _SAME_PENDING:
                 if rec.due > 0:
                     span = length - rec.pos
-                    rec.due = length + 1 if span < _NEAR_EVERY_COMMIT else rec.pos + span + span // 4
+                    rec.due = length + 1 if span < _NEAR_EVERY_COMMIT else rec.pos + span + span // 2
                     keep.append(rec)
             else:
                 fresh: list[_Pending] = []
@@ -1447,7 +1463,10 @@ class CodeHighlighter:
         for j, (line, piece) in enumerate(zip(affected, _split_tokens(stream, [len(ln.text) for ln in affected]),
                                               strict=True), first):
             end = line.start + len(line.text)
-            kept = {q: s for q, s in line.bounds.items() if q <= start or q >= stop}
+            # the old run's boundaries survive only before start and from stop on, so only the first and the last
+            # line need theirs
+            kept = ({q: s for q, s in self._bounds_of(j).items() if q <= start or q >= stop}
+                    if j in (first, last) else {})
             kept.update((q, s) for q, s in bounds.items() if line.start <= q < end)
             line.bounds = kept
             if piece != line.toks:

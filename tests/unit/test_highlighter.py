@@ -4,6 +4,7 @@ the order of commits and tails, and its html must be inert and give back the raw
 from __future__ import annotations
 
 import html
+import itertools
 import random
 import re
 from typing import Any
@@ -197,6 +198,25 @@ def test_generated_code_equals_one_pass(language: str, parts: list[str], seed: i
     assert_exact(''.join(parts), language, rng=random.Random(seed))
 
 
+@settings(max_examples=60, deadline=None)
+@given(language=st.sampled_from(LANGUAGES), parts=st.lists(st.sampled_from(FRAGMENTS), max_size=60),
+       cuts=st.sets(st.integers(1, 400), max_size=12), seed=st.integers(0, 2**16))
+def test_pieces_cut_anywhere_equal_one_pass(language: str, parts: list[str], cuts: set[int], seed: int) -> None:
+    # robustness beyond the parser's contract: committed pieces need not end at line ends
+    code = ''.join(parts)
+    bounds = [0, *sorted(c for c in cuts if c < len(code)), len(code)]
+    pieces = [code[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    rng = random.Random(seed)
+    highlighter = CodeHighlighter(language)
+    shown: list[str] = []
+    for piece in pieces:
+        highlighter.tail(piece[:rng.randint(0, len(piece))])
+        apply(shown, highlighter.commit(piece))
+    apply(shown, highlighter.close())
+    assert types_of(highlighter.tokens()) == reference_types(language, code)
+    assert [unescaped(fragment) for fragment in shown] == pieces
+
+
 @settings(max_examples=40, deadline=None)
 @given(language=st.sampled_from(['javascript', 'c', 'cpp', 'json', 'yaml', 'html', 'go', 'diff']),
        parts=st.lists(st.sampled_from(FRAGMENTS), max_size=60), seed=st.integers(0, 2**16))
@@ -223,6 +243,23 @@ def test_docstring_is_corrected_while_streaming() -> None:
     assert all('class=sd' in line for line in shown[1:4])
     apply(shown, highlighter.commit('    return 1\n'))
     assert highlighter.close() is None
+
+
+def test_each_line_is_lexed_about_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The point of the exercise: no re-lexing of the block per line; corrections re-lex only what changed."""
+    lexed = 0
+    run = CodeHighlighter._run
+
+    def counting(self: CodeHighlighter, text: str, p: int, *args: Any) -> Any:
+        nonlocal lexed
+        result = run(self, text, p, *args)
+        lexed += result[0] - p
+        return result
+
+    monkeypatch.setattr(CodeHighlighter, '_run', counting)
+    code = ''.join(SAMPLES[language] for language in LANGUAGES for _ in range(8))
+    stream(code, 'python')
+    assert lexed <= 1.25 * len(code)
 
 
 def test_tail_never_commits() -> None:
