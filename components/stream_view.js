@@ -50,11 +50,8 @@ export default {
       this.markLive();
     },
     applyOps(ops) {
-      const scroller = document.scrollingElement;
-      const follow = scroller && scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
       for (const op of ops) this.applyOp(op);
       this.markLive();
-      if (follow && ops.length) scroller.scrollTop = scroller.scrollHeight;
     },
     applyOp(op) {
       const [kind, i] = op;

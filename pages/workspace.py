@@ -6,16 +6,22 @@ text otherwise), then follows live answers through the stream manager; generatio
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from nicegui import ui
+from nicegui.events import KeyEventArguments
 
+from components.autoscroll import AutoScroll
 from components.connection_status import connection_status
+from components.earlier import EarlierMessages
 from components.message_card import AssistantCard, UserCard
 from components.stream_view import Op
 from services.app_services import AppServices, current
 from services.errors import ScribeError
+from services.export import MEDIA_TYPE, export_filename, export_markdown
 from services.highlighter import highlight_css
 from services.rendering import render_static
 from services.storage import MessageRecord, ProjectRecord
@@ -23,21 +29,35 @@ from services.storage import MessageRecord, ProjectRecord
 OWNER = 'local'
 CSS = (Path(__file__).parent.parent / 'components' / 'scribe.css').read_text()
 DEFAULT_TITLE = 'New project'
+PAGE_SIZE = 20  # messages built when a project opens, and per batch of earlier ones
 
 _static_cache: OrderedDict[tuple[str, int, str], list[Op]] = OrderedDict()
 
 
+def _static_key(message: MessageRecord, text: str) -> tuple[str, int, str]:
+    return (message.id, len(text), message.streaming_status)
+
+
+def _remember(key: tuple[str, int, str], ops: list[Op]) -> None:
+    _static_cache[key] = ops
+    while len(_static_cache) > 256:
+        _static_cache.popitem(last=False)
+
+
 def _static_ops(message: MessageRecord, text: str) -> list[Op]:
     """Rendering a long stored answer costs a highlighter pass; keep the most recent ones."""
-    key = (message.id, len(text), message.streaming_status)
+    key = _static_key(message, text)
     ops = _static_cache.get(key)
     if ops is None:
-        ops = _static_cache[key] = render_static(text)
-        while len(_static_cache) > 256:
-            _static_cache.popitem(last=False)
+        ops = render_static(text)
+        _remember(key, ops)
     else:
         _static_cache.move_to_end(key)
     return ops
+
+
+def _render_all(texts: dict[tuple[str, int, str], str]) -> dict[tuple[str, int, str], list[Op]]:
+    return {key: render_static(text) for key, text in texts.items()}
 
 
 def _head() -> None:
@@ -55,6 +75,12 @@ class Workspace:
         self.prompt_error: ui.label
         self.title: ui.label
         self.projects: list[ProjectRecord] = []
+        self.shown: set[str] = set()
+        self._unwatch: Callable[[], None] | None = None
+        self.earlier: EarlierMessages | None = None
+        self._held: list[MessageRecord] | None = None
+        self.autoscroll: AutoScroll
+        self.export_button: ui.button
 
     async def build(self) -> None:
         _head()
@@ -66,7 +92,12 @@ class Workspace:
                 ui.label('Scribe').classes('text-lg font-semibold')
                 self.title = ui.label(self.project.title if self.project else '').classes(
                     'text-sm text-grey-7').props('data-testid=project-title')
-            connection_status()
+            with ui.row().classes('items-center gap-2'):
+                self.export_button = ui.button(icon='download', on_click=self.export).props(
+                    'flat round dense data-testid=export-button')
+                self.export_button.tooltip('Export as Markdown')
+                self.export_button.set_visibility(self.project is not None)
+                connection_status()
         with ui.left_drawer(value=True).classes('q-pa-sm').props('width=260 bordered') as drawer:
             ui.button('New project', icon='add', on_click=self.new_project).props(
                 'unelevated no-caps data-testid=new-project-button').classes('w-full q-mb-sm')
@@ -77,8 +108,25 @@ class Workspace:
                 ui.label('Ask for some code: a new project starts with your first prompt.').classes(
                     'text-grey-7 q-mt-xl self-center').props('data-testid=empty-state')
             else:
-                for message in await self.services.storage.list_messages(self.project.id):
+                messages = await self.services.storage.list_messages(self.project.id)
+                # Watch before the next await, so a message sent meanwhile is not missed; hold it until the
+                # messages listed before it are shown.
+                self._held = []
+                self._watch()
+                older, newest = messages[:-PAGE_SIZE], messages[-PAGE_SIZE:]
+                if older:
+                    self.earlier = EarlierMessages(older, batch_size=PAGE_SIZE, prepare=self._prerender,
+                                                   render=self._card)
+                await self._prerender(newest)
+                for message in newest:
                     self._card(message)
+                held, self._held = self._held, None
+                self._show_new(held)
+        with ui.page_sticky('bottom', y_offset=14):
+            self.autoscroll = AutoScroll(self.messages_box,
+                                         sentinel=self.earlier.control if self.earlier is not None else None,
+                                         on_load=self.earlier.load if self.earlier is not None else None)
+        ui.keyboard(on_key=self._on_key, ignore=[])
         with ui.footer().classes('bg-white q-pa-sm').style('border-top: 1px solid var(--scribe-border)'):
             with ui.column().classes('scribe-main gap-1'):
                 with ui.row().classes('w-full items-end no-wrap gap-2'):
@@ -108,7 +156,56 @@ class Workspace:
         self.projects = await self.services.storage.list_projects(OWNER)
         self.project_list.refresh()
 
+    def _watch(self) -> None:
+        """Prompts sent from another tab on this project appear here too, live."""
+        if self.project is None or self._unwatch is not None:
+            return
+        self._unwatch = self.services.manager.watch_project(self.project.id, self._show_new)
+        ui.context.client.on_delete(self._unwatch)
+
+    def _show_new(self, messages: list[MessageRecord]) -> None:
+        if self._held is not None:
+            self._held.extend(messages)
+            return
+        with self.messages_box:
+            for message in messages:
+                if message.id not in self.shown:
+                    self._card(message)
+
+    async def _prerender(self, messages: Sequence[MessageRecord]) -> None:
+        """Render stored answers on a worker thread: a batch of long ones is about a second of highlighting, which
+        the event loop (every page's live streams) should not wait for. ``_card`` then finds them cached."""
+        manager = self.services.manager
+        texts: dict[tuple[str, int, str], str] = {}
+        for message in messages:
+            if message.role != 'assistant' or manager.session(message.id) is not None:
+                continue
+            text = message.content or message.partial_content or ''
+            key = _static_key(message, text)
+            if key not in _static_cache:
+                texts[key] = text
+        if texts:
+            for key, ops in (await asyncio.to_thread(_render_all, texts)).items():
+                _remember(key, ops)
+
+    async def export(self) -> None:
+        """The whole project (not only the messages shown), read fresh, with the live text of any answer still
+        being written; formatted on a worker thread, as a long project takes a noticeable moment."""
+        if self.project is None:
+            return
+        storage = self.services.storage
+        project = await storage.get_project(self.project.id, OWNER)
+        if project is None:
+            ui.notify('This project no longer exists.', type='negative')
+            return
+        messages = await storage.list_messages(project.id, OWNER)
+        manager = self.services.manager
+        live = {m.id: session.text for m in messages if (session := manager.session(m.id)) is not None}
+        markdown = await asyncio.to_thread(export_markdown, project.title, messages, live=live)
+        ui.download.content(markdown.encode('utf-8'), export_filename(project.title), MEDIA_TYPE)
+
     def _card(self, message: MessageRecord) -> None:
+        self.shown.add(message.id)
         if message.role != 'assistant':
             UserCard(message.id, message.content)
             return
@@ -118,12 +215,13 @@ class Workspace:
             AssistantCard(message.id, ops=attachment.ops, position=attachment.position, status=attachment.status,
                           metadata=attachment.metadata, subscription=attachment.subscription,
                           on_stop=self.stop, on_continue=self.continue_answer, on_retry=self.retry_answer,
-                          snapshot=self.snapshot)
+                          on_pause=self.pause_answer, snapshot=self.snapshot)
             return
         text = message.content or message.partial_content or ''
         AssistantCard(message.id, ops=_static_ops(message, text), position=0, status=message.streaming_status,
                       metadata=message.stream_metadata or {}, error=message.error, snapshot=self.snapshot,
-                      on_stop=self.stop, on_continue=self.continue_answer, on_retry=self.retry_answer)
+                      on_stop=self.stop, on_continue=self.continue_answer, on_retry=self.retry_answer,
+                      on_pause=self.pause_answer)
 
     def snapshot(self, message_id: str) -> tuple[int, list[Op]]:
         """A client saw a gap: the live state if the answer is still streaming (else its card reloads)."""
@@ -132,6 +230,15 @@ class Workspace:
             return 0, []
         attachment.subscription.close()
         return attachment.position, attachment.ops
+
+    async def _on_key(self, event: KeyEventArguments) -> None:
+        """Esc stops whatever this project is writing, wherever the focus is."""
+        if event.key.name == 'Escape' and event.action.keydown and self.project is not None:
+            manager = self.services.manager
+            for message_id in manager.active_ids():
+                session = manager.session(message_id)
+                if session is not None and session.project_id == self.project.id:
+                    await manager.stop(message_id)
 
     async def stop(self, message_id: str) -> None:
         await self.services.manager.stop(message_id)
@@ -147,14 +254,29 @@ class Workspace:
         if attachment is not None:
             card.follow(attachment.ops, attachment.position, attachment.status, attachment.subscription)
 
+    async def pause_answer(self, card: AssistantCard, paused: bool) -> None:
+        manager = self.services.manager
+        if paused:
+            manager.pause(card.message_id)
+            return
+        live = manager.session(card.message_id) is not None
+        try:
+            await manager.resume(card.message_id, owner=OWNER)
+        except ScribeError as exc:
+            ui.notify(str(exc), type='negative')
+            return
+        if not live:  # the pause outlasted its limit: the answer is being continued from its saved text
+            attachment = manager.attach(card.message_id)
+            if attachment is not None:
+                card.follow(attachment.ops, attachment.position, attachment.status, attachment.subscription)
+
     async def retry_answer(self, card: AssistantCard) -> None:
         try:
             answer = await self.services.manager.retry(card.message_id, owner=OWNER)
         except ScribeError as exc:
             ui.notify(str(exc), type='negative')
             return
-        with self.messages_box:
-            self._card(answer)
+        self._show_new([answer])
 
     async def new_project(self) -> None:
         project = await self.services.storage.create_project(DEFAULT_TITLE, OWNER)
@@ -179,9 +301,10 @@ class Workspace:
             self.prompt_error.set_visibility(True)
             return
         self.prompt.value = ''
-        with self.messages_box:
-            UserCard(user.id, user.content)
-            self._card(answer)
+        self.export_button.set_visibility(True)
+        self._watch()
+        self._show_new([user, answer])
+        self.autoscroll.jump()
 
 
 @ui.page('/')

@@ -1,0 +1,142 @@
+// The page's scroll position, owned in one place.
+// - Following: while the reader is at the bottom, growth of the conversation (a streaming answer, a new message)
+//   keeps the bottom in view. Scrolling up stops that at once (a wheel turn up, a key, the scrollbar, a finger), and a
+//   floating "Jump to latest" appears; it scrolls to the bottom and follows again. Reaching the bottom by hand does too.
+// - Earlier messages: when the "Show earlier messages" control nears the viewport, the server is asked for the
+//   previous batch; when it lands above the reader, the view is shifted by exactly the height added, so what they
+//   were reading does not move. The browser's own scroll anchoring is switched off (scribe.css) so that only one
+//   mechanism ever adjusts the position.
+// Resize observers run after layout and before paint, so neither following nor the shift is ever seen as a jump.
+const EDITABLE = "input, textarea, select, [contenteditable=''], [contenteditable='true']";
+const UP_KEYS = new Set(["ArrowUp", "PageUp", "Home"]);
+
+export default {
+  template: `
+    <button v-show="!atBottom" type="button" class="scribe-jump" data-testid="jump-to-latest" @click="jump"
+            title="Scroll to the newest text and follow it">
+      <span aria-hidden="true">↓</span> Jump to latest
+    </button>`,
+  props: { content: String, sentinel: String, threshold: { type: Number, default: 48 }, margin: { type: Number, default: 600 } },
+  data() {
+    return { atBottom: true };
+  },
+  mounted() {
+    this.scroller = document.scrollingElement || document.documentElement;
+    this.following = true;
+    this.pending = false;
+    this.anchor = null;
+    this.lastTop = this.scroller.scrollTop;
+    this.lastHeight = this.scroller.scrollHeight;
+    this.onScroll = () => this.scrolled();
+    this.onWheel = (e) => { if (e.deltaY < 0) this.release(); };
+    this.onKey = (e) => { if (UP_KEYS.has(e.key) && !e.target.closest?.(EDITABLE)) this.release(); };
+    this.onResize = () => this.resized();
+    window.addEventListener("scroll", this.onScroll, { passive: true });
+    window.addEventListener("wheel", this.onWheel, { passive: true });
+    window.addEventListener("keydown", this.onKey, true);
+    window.addEventListener("resize", this.onResize);
+    this.resizeObserver = new ResizeObserver(this.onResize);
+    this.resizeObserver.observe(document.body);
+    this.contentEl = this.content && document.getElementById(this.content);
+    if (this.contentEl) this.resizeObserver.observe(this.contentEl);
+    this.toBottom();
+    // Watch the "earlier" control only once the page shows its newest messages, or it would load everything.
+    requestAnimationFrame(() => this.watchSentinel());
+  },
+  unmounted() {
+    window.removeEventListener("scroll", this.onScroll);
+    window.removeEventListener("wheel", this.onWheel);
+    window.removeEventListener("keydown", this.onKey, true);
+    window.removeEventListener("resize", this.onResize);
+    this.resizeObserver?.disconnect();
+    this.intersectionObserver?.disconnect();
+  },
+  methods: {
+    distance() {
+      const s = this.scroller;
+      return s.scrollHeight - s.scrollTop - s.clientHeight;
+    },
+    remember() {
+      this.lastTop = this.scroller.scrollTop;
+      this.lastHeight = this.scroller.scrollHeight;
+      this.atBottom = this.distance() <= this.threshold;
+    },
+    release() {
+      this.following = false;
+      this.anchor = this.findAnchor();
+    },
+    scrolled() {
+      const top = this.scroller.scrollTop;
+      const height = this.scroller.scrollHeight;
+      // Upward with nothing removed is the reader (content that shrinks also pulls the position up, but is not).
+      if (top < this.lastTop - 1 && height >= this.lastHeight) this.following = false;
+      else if (this.distance() <= this.threshold) this.following = true;
+      if (!this.following) this.anchor = this.findAnchor();
+      this.remember();
+    },
+    resized() {
+      if (this.following) this.toBottom();
+      else this.keepAnchor();
+      this.remember();
+    },
+    toBottom() {
+      this.scroller.scrollTop = this.scroller.scrollHeight;
+      this.remember();
+    },
+    jump() {
+      this.following = true;
+      this.anchor = null;
+      this.toBottom();
+    },
+    // The first message still (partly) in view, and where it is: what must stay put while content changes above.
+    findAnchor() {
+      const messages = (this.contentEl || document).querySelectorAll('[data-testid="message"]');
+      let lo = 0;
+      let hi = messages.length - 1;
+      let found = -1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (messages[mid].getBoundingClientRect().bottom > 0) { found = mid; hi = mid - 1; } else lo = mid + 1;
+      }
+      if (found < 0) return null;
+      return { el: messages[found], top: messages[found].getBoundingClientRect().top };
+    },
+    keepAnchor() {
+      const anchor = this.anchor;
+      if (!anchor || !anchor.el.isConnected) return;
+      const shift = anchor.el.getBoundingClientRect().top - anchor.top;
+      if (Math.abs(shift) >= 1) this.scroller.scrollTop += shift;
+      // Not re-measured: a shift the browser had to clamp is retried on the next resize, when there is room.
+    },
+    watchSentinel() {
+      const el = this.sentinel && document.getElementById(this.sentinel);
+      if (!el) return;
+      this.sentinelEl = el;
+      el.addEventListener("click", () => this.request());
+      this.intersectionObserver = new IntersectionObserver((entries) => {
+        if (entries.some((e) => e.isIntersecting)) this.request();
+      }, { rootMargin: `${this.margin}px 0px 0px 0px` });
+      this.intersectionObserver.observe(el);
+    },
+    requested() {
+      this.pending = true;
+      if (!this.following) this.anchor = this.findAnchor();
+    },
+    request() {
+      if (this.pending && performance.now() - this.pendingSince < 15000) return; // a lost reply never blocks for good
+      this.requested();
+      this.pendingSince = performance.now();
+      this.$emit("load");
+    },
+    // The server added a batch (and says whether more remain): once it is laid out, ask again if still in view.
+    loaded(more) {
+      this.$nextTick(() => requestAnimationFrame(() => {
+        this.resized();
+        this.pending = false;
+        if (!more || !this.sentinelEl) return;
+        const box = this.sentinelEl.getBoundingClientRect();
+        if (box.height && box.bottom > -this.margin && box.top < window.innerHeight) this.request();
+      }));
+    },
+  },
+};
