@@ -16,7 +16,13 @@ export default {
             title="Scroll to the newest text and follow it">
       <span aria-hidden="true">↓</span> Jump to latest
     </button>`,
-  props: { content: String, sentinel: String, threshold: { type: Number, default: 48 }, margin: { type: Number, default: 600 } },
+  props: {
+    content: String, // the id of the element whose growth is followed
+    sentinel: String, // the id of the control above the oldest message shown
+    threshold: { type: Number, default: 48 }, // this close to the end (px) is "at the bottom"
+    catch: { type: Number, default: 160 }, // scrolling down to this close to the end resumes following
+    margin: { type: Number, default: 600 }, // earlier messages are asked for when the control is this close
+  },
   data() {
     return { atBottom: true };
   },
@@ -68,9 +74,17 @@ export default {
     scrolled() {
       const top = this.scroller.scrollTop;
       const height = this.scroller.scrollHeight;
+      const distance = this.distance();
       // Upward with nothing removed is the reader (content that shrinks also pulls the position up, but is not).
       if (top < this.lastTop - 1 && height >= this.lastHeight) this.following = false;
-      else if (this.distance() <= this.threshold) this.following = true;
+      else if (!this.following && (distance <= this.threshold || (top > this.lastTop && distance <= this.catch))) {
+        // Back at the bottom. Heading down, "nearly" counts: text that arrived since the browser last laid out
+        // the page can leave even a scroll to the very end a few lines short of the new end.
+        this.following = true;
+        this.anchor = null;
+        this.toBottom();
+        return;
+      }
       if (!this.following) this.anchor = this.findAnchor();
       this.remember();
     },

@@ -205,6 +205,16 @@ def scroll_log(page: Page) -> list[dict[str, float]]:
     return page.evaluate('() => window.scrollLog.splice(0)')
 
 
+def following(page: Page) -> None:
+    """The view stays at the end while the text grows: new text may land between a scroll and the next sample
+    (more so on a loaded machine), so each sample may be a few lines short, but never falls behind for good."""
+    page.wait_for_function(f'() => ({POSITION})().bottom <= 48', timeout=5_000)
+    scroll_log(page)
+    page.wait_for_timeout(1_000)
+    log = scroll_log(page)
+    assert len(log) > 5 and all(p['bottom'] <= 400 for p in log) and log[-1]['bottom'] <= 400
+
+
 def test_auto_scroll_follows_until_the_reader_scrolls_up_then_jump_resumes(demo_app: AppProcess, page: Page) -> None:
     page.goto(demo_app.url)
     send(page, 'a long python module please')
@@ -237,21 +247,15 @@ def test_auto_scroll_follows_until_the_reader_scrolls_up_then_jump_resumes(demo_
     # Jump to latest: at the bottom, and following again as the answer grows.
     jump.click()
     expect(jump).to_be_hidden()
-    assert position(page)['bottom'] <= 48
-    scroll_log(page)
-    page.wait_for_timeout(1_000)
-    log = scroll_log(page)
-    assert len(log) > 5 and all(p['bottom'] <= 48 for p in log)
+    following(page)
     expect(jump).to_be_hidden()
 
     # Scrolling back down to the bottom by hand resumes following too.
     page.mouse.wheel(0, -800)
     expect(jump).to_be_visible()
-    page.evaluate('() => window.scrollTo(0, document.scrollingElement.scrollHeight)')
+    page.wait_for_timeout(400)
+    page.mouse.wheel(0, 5_000)
     expect(jump).to_be_hidden()
-    scroll_log(page)
-    page.wait_for_timeout(1_000)
-    log = scroll_log(page)
-    assert len(log) > 5 and all(p['bottom'] <= 48 for p in log)
+    following(page)
     answer.get_by_test_id('stop-button').dispatch_event('click')  # it moves with the text: never 'stable'
     expect(answer).to_have_attribute('data-status', 'interrupted', timeout=10_000)
