@@ -68,7 +68,10 @@ def test_answer_streams_with_live_code_blocks_and_ends_exact(demo_app: AppProces
     expect(live).to_be_visible(timeout=30_000)
     assert live.get_attribute('data-language') == expected[0][0]
     # While a block streams, no raw fence is shown anywhere in prose.
-    prose = answer.locator('.sv-prose').evaluate_all('els => els.map(e => e.textContent).join("")')
+    # (inline code may legitimately quote backticks, e.g. `fence = "```"`: only prose text itself counts)
+    prose = answer.locator('.sv-prose').evaluate_all('''els => els.map(e => {
+        const c = e.cloneNode(true); c.querySelectorAll('code').forEach(x => x.remove()); return c.textContent;
+    }).join("")''')
     assert '```' not in prose and '~~~' not in prose
     assert answer.get_by_test_id('stream-status').get_attribute('data-status') == 'streaming'
 
