@@ -31,10 +31,11 @@ export default {
     this.following = true;
     this.pending = false;
     this.anchor = null;
+    this.wheel = null;
     this.lastTop = this.scroller.scrollTop;
     this.lastHeight = this.scroller.scrollHeight;
     this.onScroll = () => this.scrolled();
-    this.onWheel = (e) => { if (e.deltaY < 0) this.release(); };
+    this.onWheel = (e) => this.wheeled(e);
     this.onKey = (e) => { if (UP_KEYS.has(e.key) && !e.target.closest?.(EDITABLE)) this.release(); };
     this.onResize = () => this.resized();
     window.addEventListener("scroll", this.onScroll, { passive: true });
@@ -55,6 +56,7 @@ export default {
     window.removeEventListener("keydown", this.onKey, true);
     window.removeEventListener("resize", this.onResize);
     this.resizeObserver?.disconnect();
+    clearTimeout(this.settleTimer);
     this.intersectionObserver?.disconnect();
   },
   methods: {
@@ -69,7 +71,30 @@ export default {
     },
     release() {
       this.following = false;
+      this.wheel = null;
       this.anchor = this.findAnchor();
+    },
+    // A wheel turned down that the page runs out of before the wheel does means the reader went to the end. The
+    // browser scrolls on another thread, against the page's size as it last knew it: with text arriving fast on a
+    // busy machine that can stop a few lines short of the true end, and no scroll event alone would tell.
+    wheeled(e) {
+      if (e.deltaY < 0) return this.release();
+      if (e.deltaY <= 0 || this.following) return;
+      const px = e.deltaY * (e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? this.scroller.clientHeight : 1);
+      this.wheel = this.wheel || { from: this.scroller.scrollTop, asked: 0 };
+      this.wheel.asked += px;
+      this.settleLater();
+    },
+    settleLater() {
+      clearTimeout(this.settleTimer);
+      this.settleTimer = setTimeout(() => this.settled(), 300);
+    },
+    settled() {
+      const wheel = this.wheel;
+      this.wheel = null;
+      if (!wheel || this.following) return;
+      const moved = this.scroller.scrollTop - wheel.from;
+      if (wheel.asked - moved > this.threshold && this.distance() <= this.scroller.clientHeight) this.jump();
     },
     scrolled() {
       const top = this.scroller.scrollTop;
@@ -86,6 +111,7 @@ export default {
         return;
       }
       if (!this.following) this.anchor = this.findAnchor();
+      if (this.wheel) this.settleLater();
       this.remember();
     },
     resized() {
