@@ -5,8 +5,9 @@ set -euo pipefail
 if [ -x /usr/bin/chromium ]; then exit 0; fi
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq chromium >/dev/null
+  # Wait for another apt-get (e.g. a parallel set-up step) instead of failing on its lock.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null
   exit 0
 fi
 "$(dirname "$0")/../.venv/bin/python" -m playwright install chromium
