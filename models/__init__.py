@@ -19,6 +19,7 @@ from models.message import (
     Role,
     StreamingStatus,
 )
+from models.preference import UserPreference
 from models.project import LOCAL_OWNER, Project
 from models.streaming_event import EVENT_TYPES, EventType, StreamingEvent
 
@@ -37,6 +38,7 @@ __all__ = [
     'StreamingEvent',
     'StreamingStatus',
     'UTCDateTime',
+    'UserPreference',
     'alembic_config',
     'default_database_url',
     'make_engine',

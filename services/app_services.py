@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from services.event_bus import EventBus, InProcessEventBus
+from services.preferences import PreferenceStore
 from services.providers.base import Provider
 from services.providers.registry import build_providers
 from services.retry import RetryPolicy
@@ -23,6 +24,7 @@ class AppServices:
     bus: EventBus
     providers: dict[str, Provider]
     manager: StreamManager
+    preferences: PreferenceStore
 
     @classmethod
     def build(cls, settings: Settings) -> AppServices:
@@ -31,14 +33,16 @@ class AppServices:
         providers = build_providers(settings.providers, demo_speed=settings.demo_speed,
                                     demo_script=settings.demo_script, demo_chunk=settings.demo_chunk,
                                     openai_api=settings.openai_api)
+        preferences = PreferenceStore(storage, settings.preferences, providers=list(providers))
         manager = StreamManager(storage, bus, providers, default_provider=settings.provider,
                                 default_model=settings.model, flush_interval=settings.flush_interval,
                                 checkpoint_interval=settings.checkpoint_interval,
                                 retry_policy=RetryPolicy(retries=settings.retries),
                                 max_concurrent=settings.max_concurrent,
                                 requests_per_minute=settings.requests_per_minute,
-                                max_prompt_chars=settings.max_prompt_chars, pause_limit=settings.pause_limit)
-        return cls(settings, storage, bus, providers, manager)
+                                max_prompt_chars=settings.max_prompt_chars, pause_limit=settings.pause_limit,
+                                preferences=preferences)
+        return cls(settings, storage, bus, providers, manager, preferences)
 
     async def start(self) -> None:
         if self.settings.redis_url:

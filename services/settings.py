@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from services.errors import ConfigError
+from services.preferences import PreferenceError, Preferences, defaults_from, parse_cli
 
 PROVIDERS = ('demo', 'openai', 'anthropic')
 
@@ -46,6 +47,8 @@ class Settings:
     max_prompt_chars: int = 100_000
     retries: int = 3
     pause_limit: float = 600.0
+    #: Every user's starting preferences (services/preferences.py says which source wins).
+    preferences: Preferences = field(default_factory=Preferences)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--max-prompt-chars', help='longest prompt accepted [SCRIBE_MAX_PROMPT_CHARS, 100000]')
     p.add_argument('--pause-limit', help='seconds a paused answer keeps its provider request open; Resume then '
                    'continues from the saved text [SCRIBE_PAUSE_LIMIT, default 600]')
+    p.add_argument('--pref', action='append', default=[], metavar='NAME=VALUE',
+                   help='a default preference for every user, e.g. --pref theme=dark --pref line_numbers=on; '
+                   'a user\'s own choice on /settings wins [SCRIBE_PREF_<NAME>]')
     p.add_argument('--retries', help='retries per provider before falling back [SCRIBE_RETRIES, default 3]')
     return p
 
@@ -219,9 +225,17 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
     flush_text = pick(args.flush_interval, 'SCRIBE_FLUSH_INTERVAL')
     flush_interval = _number('--flush-interval', flush_text, low=0.0, high=1.0) if flush_text else 0.04
 
+    try:
+        cli_prefs = parse_cli(args.pref)
+        preferences = defaults_from(env, cli=cli_prefs, provider=provider, model=model,
+                                    flush_interval=flush_interval, providers=('demo', *providers))
+    except PreferenceError as exc:
+        raise ConfigError(str(exc)) from None
+
     return Settings(host=host, port=port, native=native, show=show, data_dir=data_dir, database_url=database_url,
                     redis_url=redis_url, provider=provider, model=model, auth=auth, demo_speed=demo_speed,
                     demo_script=demo_script, demo_chunk=demo_chunk, flush_interval=flush_interval,
                     storage_secret=env.get('SCRIBE_STORAGE_SECRET', 'scribe-local'), providers=providers,
                     openai_api=openai_api, max_concurrent=max_concurrent, requests_per_minute=requests_per_minute,
-                    max_prompt_chars=max_prompt_chars, retries=retries, pause_limit=pause_limit)
+                    max_prompt_chars=max_prompt_chars, retries=retries, pause_limit=pause_limit,
+                    preferences=preferences)

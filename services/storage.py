@@ -36,6 +36,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from models.db import make_engine, new_id, run_migrations, utcnow
 from models.message import ACTIVE_STATUSES, FINAL_STATUSES, ROLES, STREAMING_STATUSES, Message
+from models.preference import UserPreference
 from models.project import LOCAL_OWNER, Project
 from models.streaming_event import EVENT_TYPES, StreamingEvent
 from services.errors import NotFound
@@ -442,6 +443,32 @@ class Storage:
             ]
 
         return await self._run(work)
+
+    # -- preferences ------------------------------------------------------------------------------------------
+
+    async def load_preferences(self, owner: str = LOCAL_OWNER) -> dict[str, Any]:
+        """The values the owner saved, as stored: the caller validates them (a row may predate a change)."""
+
+        def work(session: Session) -> dict[str, Any]:
+            row = session.get(UserPreference, owner)
+            values = row.values if row is not None else {}
+            return dict(values) if isinstance(values, dict) else {}
+
+        return await self._run(work)
+
+    async def save_preferences(self, owner: str, values: Mapping[str, Any]) -> None:
+        owner = _owner(owner)
+        stored = _clean_json(dict(values))
+
+        def work(session: Session) -> None:
+            row = session.get(UserPreference, owner)
+            if row is None:
+                session.add(UserPreference(owner=owner, values=stored, updated_at=self._now()))
+            else:
+                row.values = stored
+                row.updated_at = self._now()
+
+        await self._run(work)
 
     # -- internals --------------------------------------------------------------------------------------------
 

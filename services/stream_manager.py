@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -22,6 +23,7 @@ from typing import Any
 from services.continuation import ContinuationJoiner
 from services.errors import InvalidRequest, NotFound, ProviderError, ProviderStreamError
 from services.event_bus import EventBus, Subscription
+from services.preferences import Preferences, PreferenceStore
 from services.providers.base import ChatMessage, CompletionRequest, Provider
 from services.rendering import MessageRenderer, Op
 from services.retry import RetryPolicy
@@ -30,6 +32,13 @@ from services.storage import EventRecord, MessageRecord, Storage, clean_text
 log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 100_000
+#: Smoothing ("typewriter") never lets the display fall further behind the provider than this...
+MAX_DISPLAY_LAG = 0.5
+#: ...and eats into a backlog at least this fast (the backlog's size divided by this many seconds), so a burst
+#: speeds the typing up smoothly instead of only jumping when the deadline above is reached.
+CATCH_UP = 0.25
+#: The typewriter's frame: shorter flush intervals are used as they are, longer ones would look jerky.
+PACE_TICK = 1 / 30
 
 
 def _history(messages: list[MessageRecord]) -> list[ChatMessage]:
@@ -81,7 +90,15 @@ class StreamSession:
         self.model = model
         self.request = request
         self.renderer = MessageRenderer()
+        self.display: Preferences = manager.display_for(owner)
         self.status = 'pending'
+        #: Characters given to the renderer: all of ``length`` except what smoothing still holds back.
+        self.shown = 0
+        self._backlog: deque[tuple[float, str]] = deque()  # (arrival time, text) not yet shown
+        self._backlog_chars = 0
+        self._paced_at = 0.0
+        self._pace_carry = 0.0
+        self._unflushed = 0
         self._parts: list[str] = []
         self.length = 0
         self._started = time.monotonic()
@@ -101,6 +118,7 @@ class StreamSession:
             self._parts.append(initial)
             self.length = len(initial)
             self.renderer.feed(initial)
+            self.shown = len(initial)
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         self._published_any = False
@@ -134,25 +152,107 @@ class StreamSession:
             self._set_status('streaming')
         self._parts.append(chunk)
         self.length += len(chunk)
-        self.renderer.feed(chunk)
-        if self._flush_handle is None:
-            loop = asyncio.get_running_loop()
-            delay = 0.0 if not self._published_any else max(
-                0.0, self._last_flush + self.manager.flush_interval - time.monotonic())
-            self._flush_handle = loop.call_later(delay, self.flush)
+        if self._smoothing():
+            now = time.monotonic()
+            if not self._backlog:
+                self._paced_at = max(self._paced_at, now - PACE_TICK)
+            self._backlog.append((now, chunk))
+            self._backlog_chars += len(chunk)
+        else:
+            self._show(chunk)
+        if self._unflushed >= self.display.buffer_size:
+            self.flush()  # a burst larger than the buffer goes out now rather than at the next tick
+        else:
+            self._schedule()
         if time.monotonic() - self._last_checkpoint >= self.manager.checkpoint_interval:
             self._checkpoint()
+
+    def _smoothing(self) -> bool:
+        return self.display.speed == 'smooth'
+
+    def _show(self, text: str) -> None:
+        self.renderer.feed(text)
+        self.shown += len(text)
+        self._unflushed += len(text)
+
+    def _schedule(self, delay: float | None = None) -> None:
+        if self._flush_handle is not None:
+            return
+        if delay is None:
+            delay = 0.0 if not self._published_any else max(
+                0.0, self._last_flush + self.display.flush_interval - time.monotonic())
+        self._flush_handle = asyncio.get_running_loop().call_later(delay, self.flush)
+
+    def _release(self, now: float, everything: bool = False) -> None:
+        """Smoothing: move the characters due by now from the backlog to the display. Due are ``smooth_cps`` per
+        second since the last release, at least a ``CATCH_UP`` share of the backlog, and everything that arrived
+        more than ``MAX_DISPLAY_LAG`` ago."""
+        if not self._backlog:
+            return
+        if everything:
+            count = self._backlog_chars
+        else:
+            elapsed = max(0.0, now - self._paced_at)
+            budget = self.display.smooth_cps * elapsed + self._pace_carry
+            count = max(int(budget), math.ceil(self._backlog_chars * min(1.0, elapsed / CATCH_UP)))
+            overdue = 0
+            for arrived, text in self._backlog:
+                if now - arrived < MAX_DISPLAY_LAG:
+                    break
+                overdue += len(text)
+            count = max(count, overdue)
+            self._pace_carry = budget - int(budget) if count == int(budget) else 0.0
+        self._paced_at = now
+        parts: list[str] = []
+        while count > 0 and self._backlog:
+            arrived, text = self._backlog[0]
+            if len(text) <= count:
+                self._backlog.popleft()
+                parts.append(text)
+                count -= len(text)
+            else:
+                parts.append(text[:count])
+                self._backlog[0] = (arrived, text[count:])
+                count = 0
+        shown = ''.join(parts)
+        self._backlog_chars -= len(shown)
+        if shown:
+            self._show(shown)
+
+    def set_display(self, prefs: Preferences) -> None:
+        """The owner changed their preferences: pace, flush interval and buffer size apply from the next chunk;
+        turning smoothing off shows what it was holding back at once."""
+        self.display = prefs
+        if not self._smoothing() and self._backlog:
+            self.flush()
 
     def flush(self) -> None:
         """Publish what was written since the last flush as one event (DESIGN.md's adaptive batching)."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        now = time.monotonic()
+        if self._backlog:
+            self._release(now, everything=not self._smoothing())
         ops = self.renderer.take_ops()
-        self._last_flush = time.monotonic()
+        self._last_flush = now
+        self._unflushed = 0
         if ops:
             self._published_any = True
-            self.manager.bus.publish(self.topic, {'ops': ops, 'n': self.length})
+            self.manager.bus.publish(self.topic, {'ops': ops, 'n': self.shown})
+        if self._backlog:  # the typewriter's next frame
+            self._schedule(min(max(self.display.flush_interval, 0.001), PACE_TICK))
+
+    async def _drain(self) -> None:
+        """Let smoothing finish typing what has arrived (at most about ``MAX_DISPLAY_LAG``) before the end is
+        announced; a Stop meanwhile shows the rest at once."""
+        try:
+            while self._backlog:
+                self._schedule(PACE_TICK)
+                await asyncio.sleep(PACE_TICK)
+        except asyncio.CancelledError:
+            pass
+        self._release(time.monotonic(), everything=True)
 
     def rate(self) -> float:
         """Characters per second since the first character."""
@@ -343,6 +443,11 @@ class StreamSession:
             self._pause_timer = None
         if self._pause_expired_at is None:
             self.metadata.pop('paused', None)  # only a pause that closed the request outlives the stream
+        if self._backlog:
+            if status == 'completed':
+                await self._drain()
+            else:
+                self._release(time.monotonic(), everything=True)
         self.renderer.finish()
         self.flush()
         end = time.monotonic()
@@ -369,7 +474,7 @@ class StreamManager:
                  flush_interval: float = 0.04, checkpoint_interval: float = 1.0,
                  retry_policy: RetryPolicy | None = None, max_concurrent: int = 4, requests_per_minute: int = 30,
                  max_prompt_chars: int = MAX_PROMPT_CHARS, stall_timeout: float = 120.0,
-                 pause_limit: float = 600.0) -> None:
+                 pause_limit: float = 600.0, preferences: PreferenceStore | None = None) -> None:
         self.storage = storage
         self.bus = bus
         self.providers = dict(providers)
@@ -383,12 +488,37 @@ class StreamManager:
         self.max_prompt_chars = max_prompt_chars
         self.stall_timeout = stall_timeout
         self.pause_limit = pause_limit
+        self.preferences = preferences
+        self._base_display = Preferences(flush_interval_ms=round(flush_interval * 1000))
+        if preferences is not None:
+            preferences.subscribe(self._preferences_changed)
         self._sessions: dict[str, StreamSession] = {}
         self._running: dict[str, int] = {}  # owner → answers generating now
         self._waiting: dict[str, list[StreamSession]] = {}  # owner → answers queued, oldest first
         self._wakeup: dict[str, asyncio.Event] = {}
         self._recent: dict[str, deque[float]] = {}  # owner → monotonic times of recent requests
         self._watchers: dict[str, set[Callable[[list[MessageRecord]], None]]] = {}  # project → open pages
+
+    def display_for(self, owner: str) -> Preferences:
+        """The owner's preferences as far as a stream's pacing and batching go."""
+        return self.preferences.cached(owner) if self.preferences is not None else self._base_display
+
+    def _preferences_changed(self, owner: str, prefs: Preferences) -> None:
+        for session in list(self._sessions.values()):
+            if session.owner == owner:
+                session.set_display(prefs)
+
+    async def _choices(self, owner: str, provider: str | None, model: str | None) -> tuple[
+            str | None, str | None, float | None, int | None]:
+        """Provider, model, temperature and max tokens for a new request: what the caller asked for, else the
+        owner's preferences (a preferred model only goes with the preferred provider)."""
+        if self.preferences is None:
+            return provider, model, None, None
+        prefs = await self.preferences.get(owner)
+        if provider is None or provider == prefs.provider:
+            provider = prefs.provider
+            model = model or prefs.model
+        return provider, model, prefs.temperature, prefs.max_tokens
 
     def watch_project(self, project_id: str, callback: Callable[[list[MessageRecord]], None]) -> Callable[[], None]:
         """Tell ``callback`` about new messages in the project (a prompt sent from another tab); returns the
@@ -485,6 +615,7 @@ class StreamManager:
     async def start(self, project_id: str, prompt: str, *, owner: str = 'local', provider: str | None = None,
                     model: str | None = None) -> tuple[MessageRecord, MessageRecord]:
         """Store the prompt and an empty answer, then generate the answer in the background."""
+        provider, model, temperature, max_tokens = await self._choices(owner, provider, model)
         chosen, model_name = self.validate(prompt, provider, model)
         if await self.storage.get_project(project_id, owner) is None:
             raise NotFound('This project does not exist (or is not yours).')
@@ -493,7 +624,8 @@ class StreamManager:
         user = await self.storage.add_message(project_id, 'user', prompt, owner=owner)
         answer = await self.storage.add_message(project_id, 'assistant', '', status='pending', reply_to=user.id,
                                                 provider=chosen.name, model=model_name, owner=owner)
-        request = CompletionRequest(messages=(*_history(history), ChatMessage('user', prompt)), model=model_name)
+        request = CompletionRequest(messages=(*_history(history), ChatMessage('user', prompt)), model=model_name,
+                                    temperature=temperature, max_tokens=max_tokens)
         self._launch(StreamSession(self, answer, chosen, model_name, request, owner=owner))
         self._announce(project_id, user, answer)
         return user, answer
@@ -524,9 +656,11 @@ class StreamManager:
         if not text:
             raise InvalidRequest('There is nothing to continue yet: use Retry.')
         chosen, model_name = self.resolve(message.provider, message.model)
+        _provider, _model, temperature, max_tokens = await self._choices(owner, chosen.name, model_name)
         _prompt, history = await self._conversation_until(message, owner)
         self._admit(owner)
-        request = CompletionRequest(messages=tuple(history), model=model_name)
+        request = CompletionRequest(messages=tuple(history), model=model_name, temperature=temperature,
+                                    max_tokens=max_tokens)
         self._launch(StreamSession(self, message, chosen, model_name, request, initial=text, owner=owner))
         return message
 
@@ -537,12 +671,14 @@ class StreamManager:
         if message is None or message.role != 'assistant':
             raise NotFound('This answer does not exist (or is not yours).')
         chosen, model_name = self.resolve(provider or message.provider, model or message.model)
+        _provider, _model, temperature, max_tokens = await self._choices(owner, chosen.name, model_name)
         prompt, history = await self._conversation_until(message, owner)
         self._admit(owner)
         answer = await self.storage.add_message(message.project_id, 'assistant', '', status='pending',
                                                 reply_to=prompt.id, provider=chosen.name, model=model_name,
                                                 owner=owner)
-        request = CompletionRequest(messages=tuple(history), model=model_name)
+        request = CompletionRequest(messages=tuple(history), model=model_name, temperature=temperature,
+                                    max_tokens=max_tokens)
         self._launch(StreamSession(self, answer, chosen, model_name, request, owner=owner))
         self._announce(message.project_id, answer)
         return answer
