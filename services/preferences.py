@@ -13,7 +13,6 @@ default, field by field, so one broken entry does not cost the user the rest of 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol
 
@@ -59,13 +58,19 @@ class Preferences(BaseModel):
     highlight_style_dark: str = 'monokai'
     provider: str = 'demo'
     model: str | None = Field(default=None, max_length=200)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0, allow_inf_nan=False)
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     flush_interval_ms: int = Field(default=40, ge=0, le=1000)
     buffer_size: int = Field(default=4096, ge=16, le=1_000_000)
     code_font_size: int = Field(default=13, ge=9, le=28)
     line_numbers: bool = False
     line_wrap: bool = False
+
+    @field_validator('*', mode='before')
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        """Values typed into a form or an environment variable often carry stray spaces."""
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator('highlight_style', 'highlight_style_dark')
     @classmethod
@@ -92,13 +97,6 @@ class Preferences(BaseModel):
     @classmethod
     def _blank_number(cls, value: object) -> object:
         return None if value is None or (isinstance(value, str) and not value.strip()) else value
-
-    @field_validator('temperature')
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError('must be a number from 0 to 2')
-        return value
 
     @property
     def flush_interval(self) -> float:
@@ -144,7 +142,7 @@ def _message(error: Mapping[str, Any]) -> str:
         return 'must be on or off'
     if kind in ('int_parsing', 'int_type', 'int_from_float'):
         return 'must be a whole number'
-    if kind in ('float_parsing', 'float_type'):
+    if kind in ('float_parsing', 'float_type', 'finite_number'):
         return 'must be a number'
     if kind in ('greater_than_equal', 'less_than_equal') and error.get('loc'):
         low, high = _bounds(str(error['loc'][0]))
