@@ -4,6 +4,7 @@ temperature and maximum tokens; changes reach a stream that is already running."
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ async def test_buffer_size_sends_a_batch_before_the_flush_interval(storage: Stor
     counts = await shown_counts(manager, answer.id)
     assert counts[-1] == len(ANSWER)
     assert len(counts) >= len(ANSWER) // 64 - 2, counts
-    assert all(b - a <= 64 + 4 for a, b in zip(counts[1:], counts[2:], strict=False)), counts
+    assert all(b - a <= 64 + 4 for a, b in itertools.pairwise(counts[1:])), counts
 
 
 async def test_turning_smoothing_off_mid_stream_shows_the_held_back_text_at_once(storage: Storage) -> None:
