@@ -392,3 +392,13 @@ async def test_concurrent_writers_stay_consistent(storage: Storage) -> None:
     message = await storage.get_message(target)
     assert message is not None and message.stream_metadata == {'n': 14} and message.partial_content == 'x' * 14
     assert [m.seq for m in await storage.list_messages(project.id)] == list(range(1, 16))
+
+
+async def test_preferences_are_stored_per_owner_and_replaced_whole(storage: Storage) -> None:
+    assert await storage.load_preferences('alice') == {}
+    await storage.save_preferences('alice', {'theme': 'dark', 'temperature': 0.5, 'model': 'm\x00'})
+    await storage.save_preferences('bob', {'line_numbers': True})
+    assert await storage.load_preferences('alice') == {'theme': 'dark', 'temperature': 0.5, 'model': 'm\ufffd'}
+    await storage.save_preferences('alice', {'cursor': False})
+    assert await storage.load_preferences('alice') == {'cursor': False}
+    assert await storage.load_preferences('bob') == {'line_numbers': True}
