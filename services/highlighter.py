@@ -29,7 +29,15 @@ that step until the new run reaches a position and state stack that the old run 
 there on both runs are the same), and the lines in between are re-rendered and sent as a correction: a docstring
 turns into one once its closing quotes arrive. ``close()`` re-checks every remaining pending step against the final
 text, which is the ground truth, so the committed tokens then equal one pygments pass character for character. Only
-unproven steps cost extra, and they are few, so streaming a block costs little more than one pygments pass.
+unproven steps cost extra, and they are few.
+
+Why it is cheaper than one pygments pass. pygments tries a state's rules one by one at every step, and most of them
+are keyword lists and patterns that begin with a letter or one punctuation character: a pass over Python code
+attempts about 33 regexes per token. The same pattern analysis tells which characters each rule's match can begin
+with, so each state keeps, per character seen, the rules that can match there (in rule order; a rule it leaves out
+fails at that character without looking past it, so the safety checks above are unaffected). A step is then a dict
+lookup and about three attempts, and committing a block line by line costs about half a pygments pass, which
+leaves room for the parser and for re-lexing the unfinished line once per flush.
 
 Lexers that are not plain ``RegexLexer`` (hand-written ones such as JSON, ``ExtendedRegexLexer`` such as YAML)
 are lexed line by line for the live view and corrected by one real pass at close. ``RegexLexer`` subclasses that
@@ -302,6 +310,8 @@ _SAFE_CATEGORIES: Final = {_sre.CATEGORY_NOT_SPACE, _sre.CATEGORY_DIGIT, _sre.CA
 _CATEGORY_SRC: Final = {_sre.CATEGORY_DIGIT: r'\d', _sre.CATEGORY_NOT_DIGIT: r'\D', _sre.CATEGORY_SPACE: r'\s',
                         _sre.CATEGORY_NOT_SPACE: r'\S', _sre.CATEGORY_WORD: r'\w', _sre.CATEGORY_NOT_WORD: r'\W'}
 _ASCII: Final = tuple(chr(i) for i in range(128))
+_ASCII_SET: Final = frozenset(_ASCII)
+_MAX_DISPATCH: Final = 2048     # characters whose candidate rules a state keeps (any ASCII one, then the first others)
 
 
 class _Unsupported(Exception):
@@ -689,6 +699,40 @@ def _pattern_info(pattern: re.Pattern[str]) -> tuple[_Info, int]:
     return found
 
 
+_STARTERS: dict[re.Pattern[str], Callable[[str], _Match | None] | None] = {}
+
+
+def _starter(rexmatch: Any) -> Callable[[str], _Match | None] | None:
+    """A matcher for the characters a rule's match can begin with, or None when any character may begin one (or
+    the match may be empty, or the pattern is beyond the analysis). A rule whose starter rejects the character at
+    the position fails there, so the engine does not try it: most of a grammar's rules are keyword lists and other
+    patterns that begin with a letter, or with one punctuation character, and trying each of them at every step is
+    most of what one pygments pass costs."""
+    pattern = getattr(rexmatch, '__self__', None)
+    if not isinstance(pattern, re.Pattern):
+        return None
+    if pattern in _STARTERS:
+        return _STARTERS[pattern]
+    found: Callable[[str], _Match | None] | None = None
+    try:
+        parsed = _sre_parse.parse(pattern.pattern, pattern.flags)
+        flags = int(parsed.state.flags)
+        firsts, nullable = _first_set(_flatten(parsed), flags)
+        if firsts is not None and not nullable:
+            # one character class for the plain ones compiles far faster than an alternation of hundreds (the first
+            # letters of a keyword list), which matters once per grammar, before the first line shows
+            plain = [src[1:-1] for src in dict.fromkeys(firsts) if not src.startswith('[^')]
+            alternatives = [src for src in dict.fromkeys(firsts) if src.startswith('[^')]
+            if plain:
+                alternatives.append('[' + ''.join(plain) + ']')
+            cflags = flags & (re.IGNORECASE | re.ASCII | re.UNICODE)
+            found = re.compile('|'.join(alternatives), cflags).match
+    except (_Unsupported, re.error, TypeError, ValueError, IndexError, RecursionError):
+        found = None
+    _STARTERS[pattern] = found
+    return found
+
+
 def _fail_safe(info: _Info, text: str, p: int, n: int, lastnl: int) -> bool:
     """Whether a failed attempt at ``p`` fails for every continuation of ``text`` (which is known up to ``n``)."""
     if (info.nlfree and p <= lastnl) or p + info.peek <= n:
@@ -729,11 +773,16 @@ class _State:
     ASCII character, which rules' attempts there cannot be refuted by their first character (mid-line, and at a
     line start where ``^`` rules also count)."""
 
-    __slots__ = ('cand_bol', 'cand_mid', 'first_hard', 'gate_bol', 'gate_mid', 'maxpeek', 'nonquick', 'peek_at',
-                 'rules')
+    __slots__ = ('always', 'cand_bol', 'cand_mid', 'dispatch', 'first_hard', 'gate_bol', 'gate_mid', 'maxpeek',
+                 'nonquick', 'peek_at', 'rules', 'starters')
 
     def __init__(self, rules: tuple[_Rule, ...]) -> None:
         self.rules = rules
+        # The rules worth trying at a character, in order (filled on first sight of the character): the engine's
+        # step is then a dict lookup plus the attempts that can succeed, instead of an attempt per rule.
+        self.starters = tuple(_starter(r[0]) for r in rules)
+        self.always = tuple(r for r, start in zip(rules, self.starters, strict=True) if start is None)
+        self.dispatch: dict[str, tuple[_Rule, ...]] = {}
         hard = [r[3] for r in rules if r[5]]
         self.first_hard = hard[0] if hard else len(rules)
         self.maxpeek = max([r[4].peek for r in rules if not r[4].nlfree and r[4].peek < _INF], default=0)
@@ -750,6 +799,13 @@ class _State:
                 kept = tuple(i for i in self.nonquick if _may_start(rules[i][4], c) and (bol or not rules[i][4].anchor))
                 cand[c] = kept
                 gate[c] = min([i for i in kept if rules[i][5]], default=_INF)
+
+    def candidates(self, c: str) -> tuple[_Rule, ...]:
+        """The rules that may match at character ``c``, in rule order (a rule skipped here cannot match there)."""
+        found = tuple(r for r, start in zip(self.rules, self.starters, strict=True) if start is None or start(c))
+        if len(self.dispatch) < _MAX_DISPATCH or c in _ASCII_SET:
+            self.dispatch[c] = found
+        return found
 
 
 class _States(dict[str, _State]):
@@ -963,8 +1019,8 @@ class CodeHighlighter:
         self._pending: list[_Pending] = []     # every unproven step, in run order
         self._near: list[_Pending] = []        # those worth re-checking before close, by position
         self._near_due = _INF                   # the earliest length at which one of them is due
-        # the last tail: (committed length, end stack, its text, its tokens, its step boundaries)
-        self._tail_cache: tuple[int, _Stack, str, list[TokenPair], dict[int, _Stack]] | None = None
+        # the last tail: (committed length, end stack, its text, its tokens, its step boundaries, its html)
+        self._tail_cache: tuple[int, _Stack, str, list[TokenPair], dict[int, _Stack], str] | None = None
         self._context = 2
         self._near_spent = 0                   # characters early re-checks have scanned (throttled)
         self._lexer: Any = None
@@ -1014,20 +1070,30 @@ class CodeHighlighter:
         toks = []
         bounds: dict[int, _Stack] = {self._length: stack}
         cached = self._tail_cache
-        if cached is not None and cached[0] == self._length and cached[1] is stack and text.startswith(cached[2]):
-            # The same line grew: keep its steps except the last two, which may have been cut short by the old
-            # end. (The tail is only shown, never committed, so this heuristic cannot make a line wrong for good.)
-            old_bounds = cached[4]
-            keys = list(old_bounds)
-            if len(keys) >= 3:
-                resume = keys[-3]
-                stack = old_bounds[resume]
-                toks, _ = _cut(cached[3], resume - self._length)
-                bounds = {k: old_bounds[k] for k in keys[:-2]}
-                p = resume - base
+        if cached is not None and cached[0] == self._length and cached[1] is stack:
+            _length, _stack, old_text, old_toks, old_bounds, old_html = cached
+            if text == old_text:
+                return old_html
+            if text.startswith(old_text) and len(old_bounds) >= 3:
+                # The same line grew: keep its steps except the last two, which may have been cut short by the old
+                # end. (The tail is only shown, never committed, so this heuristic cannot make a line wrong for
+                # good.) The cached run is taken over in place, so a long line costs no copy per flush.
+                old_bounds.popitem()
+                old_bounds.popitem()
+                resume = next(reversed(old_bounds))
+                # a step boundary is a token boundary: drop the tokens after it, walking back from the end
+                pos = self._length + len(old_text)
+                j = len(old_toks)
+                while pos > resume:
+                    j -= 1
+                    pos -= len(old_toks[j][1])
+                if pos == resume:
+                    del old_toks[j:]
+                    toks, bounds, stack, p = old_toks, old_bounds, old_bounds[resume], resume - base
         self._run(window, p, stack, base, -1, False, toks, bounds, [], False)
-        self._tail_cache = (self._length, self._end_stack, text, toks, bounds)
-        return render_tokens(self._post_map(toks), _NEEDS_ESCAPE(text) is not None)
+        html = render_tokens(self._post_map(toks), _NEEDS_ESCAPE(text) is not None)
+        self._tail_cache = (self._length, self._end_stack, text, toks, bounds, html)
+        return html
 
     def close(self) -> HighlightUpdate | None:
         """The block is complete: settle the language if it was still being guessed, and make every line exact."""
@@ -1192,7 +1258,7 @@ class CodeHighlighter:
         lexer = grammar.lexer
         n = len(text)
         st = states[stack[-1]]
-        rules = st.rules
+        dispatch = st.dispatch
         first_hard = st.first_hard
         gate_mid = st.gate_mid
         gate_bol = st.gate_bol
@@ -1202,7 +1268,10 @@ class CodeHighlighter:
         rule: _Rule | None
         m: _Match | None
         while p < n:
-            for rule in rules:
+            cands = dispatch.get(text[p])
+            if cands is None:
+                cands = st.candidates(text[p])
+            for rule in cands:
                 m = rule[0](text, p)
                 if m is not None:
                     break
@@ -1228,7 +1297,7 @@ class CodeHighlighter:
                 if rule[2] is not None:
                     stack = _transition(stack, rule[2])
                     st = states[stack[-1]]
-                    rules = st.rules
+                    dispatch = st.dispatch
                     first_hard = st.first_hard
                     gate_mid = st.gate_mid
                     gate_bol = st.gate_bol
@@ -1237,7 +1306,7 @@ class CodeHighlighter:
                 if text[p] == '\n':
                     stack = _ROOT
                     st = states['root']
-                    rules = st.rules
+                    dispatch = st.dispatch
                     first_hard = st.first_hard
                     gate_mid = st.gate_mid
                     gate_bol = st.gate_bol

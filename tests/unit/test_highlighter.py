@@ -19,6 +19,8 @@ from services.errors import ConfigError
 from services.highlighter import (
     CodeHighlighter,
     HighlightUpdate,
+    _grammar_for,
+    _starter,
     available_styles,
     highlight_block,
     highlight_css,
@@ -276,6 +278,89 @@ def test_tail_is_the_partial_line_highlighted() -> None:
     assert highlighter.tail('def foo(') == '<span class=k>def</span> <span class=nf>foo</span><span class=p>(</span>'
     assert highlighter.tail('') == ''
     assert len(highlighter.lines) == 1
+
+
+def fresh_tail(committed: list[str], text: str, info: str = 'python') -> str:
+    highlighter = CodeHighlighter(info)
+    for line in committed:
+        highlighter.commit(line)
+    return highlighter.tail(text)
+
+
+def test_cached_tail_follows_a_growing_line_and_is_invalidated_by_commits() -> None:
+    committed = ['x = 1\n']
+    highlighter = CodeHighlighter('python')
+    highlighter.commit(committed[0])
+    line = 'def handle(self, value: int = 0x1F, *, name="a<b") -> str:  # done & dusted'
+    for end in range(len(line) + 1):       # grows a character at a time: each tail resumes from the last one
+        assert highlighter.tail(line[:end]) == fresh_tail(committed, line[:end])
+    assert highlighter.tail(line) == fresh_tail(committed, line)           # the same text again
+    for text in ('def hand', 'def handle(self, value: int = "', 'x'):      # shrunk or changed: lexed afresh
+        assert highlighter.tail(text) == fresh_tail(committed, text)
+    # a commit moves the state the tail starts from: the cached tail, grown or not, no longer applies
+    highlighter.tail('s = """doc')
+    for more in ('s = """doc\n', 'more text\n'):
+        highlighter.commit(more)
+        committed.append(more)
+        for text in ('s = """doc', 's = """doc and', line):
+            assert highlighter.tail(text) == fresh_tail(committed, text)
+    assert 'class=k' not in highlighter.tail(line)     # inside the string, 'def' is no keyword
+    highlighter.commit('"""\n')
+    committed.append('"""\n')
+    assert highlighter.tail(line) == fresh_tail(committed, line) and 'class=k>def' in highlighter.tail(line)
+    highlighter.close()
+    assert highlighter.tail(line) == fresh_tail(committed, line)
+
+
+@settings(max_examples=60, deadline=None)
+@given(language=st.sampled_from(LANGUAGES), parts=st.lists(st.sampled_from(FRAGMENTS), max_size=30),
+       ends=st.lists(st.integers(0, 200), min_size=1, max_size=12))
+def test_cached_tails_show_exactly_the_text(language: str, parts: list[str], ends: list[int]) -> None:
+    # whatever sequence of growing, shrinking and repeated tails: the html is inert and gives back the text
+    lines = split_lines(''.join(parts))
+    highlighter = CodeHighlighter(language)
+    for line in lines[:-1]:
+        highlighter.commit(line)
+    last = lines[-1].rstrip('\r\n') if lines else ''
+    for end in sorted(ends) + ends:
+        tail = highlighter.tail(last[:end])
+        assert unescaped(tail) == last[:end]
+        assert SPAN.sub('', tail).count('<') == 0
+
+
+DISPATCH_LANGUAGES = ['python', 'typescript', 'javascript', 'rust', 'sql', 'bash', 'go', 'java', 'c', 'cpp', 'css',
+                      'html', 'ruby', 'php', 'kotlin', 'swift', 'csharp', 'diff', 'lua', 'markdown']
+PROBE = (''.join(SAMPLES.values()) + ''.join(FRAGMENTS) + ''.join(map(chr, range(1, 128)))
+         + 'ÄäßŁ€Ω漢字 \u00a0\u2003\ufeff𝔘x')
+
+
+@pytest.mark.parametrize('language', DISPATCH_LANGUAGES)
+def test_a_rule_the_engine_skips_at_a_character_cannot_match_there(language: str) -> None:
+    """The engine tries at each position only the rules whose first character fits: every match of every rule in
+    the probe text must begin with a character its starter accepts."""
+    lexer = get_lexer_by_name(language)
+    checked = 0
+    for state, rules in lexer._tokens.items():
+        for rexmatch, _action, _new_state in rules:
+            starter = _starter(rexmatch)
+            if starter is None:
+                continue
+            checked += 1
+            pattern = rexmatch.__self__
+            pos = 0
+            while pos < len(PROBE) and (m := pattern.search(PROBE, pos)) is not None and m.start() < len(PROBE):
+                assert starter(PROBE[m.start()]), (state, pattern.pattern[:100], PROBE[m.start():m.start() + 20])
+                pos = m.start() + 1
+    assert checked        # the analysis found first characters for most rules
+
+
+def test_candidate_rules_per_character_stay_bounded() -> None:
+    code = 'x = "' + ''.join(chr(0x4E00 + i) for i in range(3000)) + '"\n'
+    highlighter, shown = stream(code, 'python')
+    assert types_of(highlighter.tokens()) == reference_types('python', code)
+    assert unescaped(shown[0]) == code
+    grammar = _grammar_for(highlighter._lexer)
+    assert all(len(state.dispatch) <= 2048 + 128 for state in grammar.states.values())
 
 
 # ---- language -----------------------------------------------------------------------------------------------------

@@ -123,3 +123,29 @@ def test_snapshot_mid_stream_then_live_ops_equal_the_whole(split: int, cuts: lis
     renderer.finish()
     late.apply(renderer.take_ops())
     assert late.blocks == static(ANSWER).blocks
+
+
+def test_feed_only_queues_and_take_ops_parses_what_arrived_in_one_go() -> None:
+    chunked, whole = MessageRenderer(), MessageRenderer()
+    for i in range(0, len(ANSWER), 3):
+        chunked.feed(ANSWER[i:i + 3])
+    chunked.feed('')
+    whole.feed(ANSWER)
+    assert chunked.snapshot_ops() == []          # nothing is parsed before the flush
+    ops = chunked.take_ops()
+    assert ops == whole.take_ops() and ops
+    assert chunked.snapshot_ops() == whole.snapshot_ops()
+    assert chunked.take_ops() == []               # nothing new arrived
+    chunked.finish()
+    whole.finish()
+    assert chunked.take_ops() == whole.take_ops()
+
+
+def test_finish_parses_what_is_still_queued() -> None:
+    renderer = MessageRenderer()
+    for i in range(0, len(ANSWER), 5):
+        renderer.feed(ANSWER[i:i + 5])
+    renderer.finish()
+    display = Display()
+    display.apply(renderer.take_ops())
+    assert display.blocks == static(ANSWER).blocks
