@@ -41,6 +41,11 @@ bench: install-test
 	bash scripts/install_browser.sh
 	$(PY) -m bench $(ARGS)
 
+demo: install-test
+	bash scripts/install_browser.sh
+	bash scripts/install_ffmpeg.sh
+	$(PY) scripts/demo_tour.py $(ARGS)
+
 lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
