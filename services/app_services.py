@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ from services.event_bus import EventBus, InProcessEventBus
 from services.preferences import PreferenceStore
 from services.providers.base import Provider
 from services.providers.registry import build_providers
+from services.rendering import warm_up
 from services.retry import RetryPolicy
 from services.settings import Settings
 from services.storage import Storage
@@ -25,6 +27,7 @@ class AppServices:
     providers: dict[str, Provider]
     manager: StreamManager
     preferences: PreferenceStore
+    _warm_up: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> AppServices:
@@ -50,6 +53,9 @@ class AppServices:
                         'run a single app process')
         if self.settings.auth:
             log.warning('--auth is set, but accounts are not available yet: the app runs single-user')
+        # Off the event loop and not awaited: the app serves at once, and the grammars are ready long before a
+        # provider's first code block arrives.
+        self._warm_up = asyncio.create_task(asyncio.to_thread(warm_up), name='warm-up')
         await self.storage.start()
         orphans = await self.storage.interrupt_orphans()
         if orphans:

@@ -617,13 +617,13 @@ class StreamManager:
         """Store the prompt and an empty answer, then generate the answer in the background."""
         provider, model, temperature, max_tokens = await self._choices(owner, provider, model)
         chosen, model_name = self.validate(prompt, provider, model)
-        if await self.storage.get_project(project_id, owner) is None:
-            raise NotFound('This project does not exist (or is not yours).')
         self._admit(owner)
-        history = await self.storage.list_messages(project_id, owner)
-        user = await self.storage.add_message(project_id, 'user', prompt, owner=owner)
-        answer = await self.storage.add_message(project_id, 'assistant', '', status='pending', reply_to=user.id,
-                                                provider=chosen.name, model=model_name, owner=owner)
+        try:
+            history, user, answer = await self.storage.add_exchange(project_id, prompt, provider=chosen.name,
+                                                                    model=model_name, owner=owner)
+        except NotFound:
+            self._recent[owner].pop()  # a request that stored nothing does not count against the limit
+            raise NotFound('This project does not exist (or is not yours).') from None
         request = CompletionRequest(messages=(*_history(history), ChatMessage('user', prompt)), model=model_name,
                                     temperature=temperature, max_tokens=max_tokens)
         self._launch(StreamSession(self, answer, chosen, model_name, request, owner=owner))

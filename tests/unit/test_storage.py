@@ -402,3 +402,19 @@ async def test_preferences_are_stored_per_owner_and_replaced_whole(storage: Stor
     await storage.save_preferences('alice', {'cursor': False})
     assert await storage.load_preferences('alice') == {'cursor': False}
     assert await storage.load_preferences('bob') == {'line_numbers': True}
+
+
+async def test_add_exchange_stores_prompt_and_pending_answer_after_the_history(storage: Storage) -> None:
+    project = await storage.create_project('p')
+    first = await storage.add_message(project.id, 'user', 'earlier')
+    history, user, answer = await storage.add_exchange(project.id, 'next\x00', provider='demo', model='m')
+    assert [m.id for m in history] == [first.id]
+    assert (user.seq, user.role, user.content, user.streaming_status) == (2, 'user', 'next\ufffd', 'completed')
+    assert (answer.seq, answer.role, answer.streaming_status, answer.reply_to) == (3, 'assistant', 'pending', user.id)
+    assert (answer.provider, answer.model, answer.content) == ('demo', 'm', '')
+    assert [m.id for m in await storage.list_messages(project.id)] == [first.id, user.id, answer.id]
+    with pytest.raises(NotFound):
+        await storage.add_exchange(project.id, 'x', owner='someone-else')
+    with pytest.raises(NotFound):
+        await storage.add_exchange('missing', 'x')
+    assert len(await storage.list_messages(project.id)) == 3
