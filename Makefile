@@ -39,7 +39,7 @@ test-fast: install-test
 
 bench: install-test
 	bash scripts/install_browser.sh
-	$(PY) -m bench $(ARGS)
+	$(PY) -m bench $(or $(ARGS),--suite all)
 
 demo: install-test
 	bash scripts/install_browser.sh

@@ -34,6 +34,7 @@ def main() -> None:
 
         async def stream() -> None:
             start = time.monotonic()
+            print(f'bench: stream started at {time.time():.6f}', flush=True)  # the provider's t0, for the bench
             sent = 0
             for chunk in chunks:
                 await asyncio.sleep(max(0.0, start + sent / args.speed - time.monotonic()))
