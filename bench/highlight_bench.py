@@ -45,7 +45,7 @@ from pygments.lexers import get_lexer_by_name
 from bench.answer import python_code
 from services.highlighter import CodeHighlighter, render_tokens, split_lines
 from services.parser import StreamParser
-from services.rendering import MessageRenderer
+from services.rendering import MessageRenderer, apply_tail
 
 TARGET = 1.3
 LINES = 2000
@@ -274,8 +274,8 @@ class _CodeDisplay:
                 self.blocks.add(op[1])
             elif kind == 'L':
                 self.lines[op[2]:op[2] + len(op[3])] = op[3]
-            elif kind == 't':
-                self.tail = op[2]
+            elif kind in ('t', 'u'):
+                self.tail = apply_tail(self.tail, op)
             elif kind == 'X' and op[1] in self.blocks:
                 self.tail = ''
 

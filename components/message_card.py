@@ -24,6 +24,51 @@ STATUS_ICONS = {
     'error': ('error', 'error'),
 }
 LIVE = ('pending', 'streaming')
+SEND_PART_CHARS = 300_000  # a held backlog goes out in messages of about this size (Socket.IO's limit is 1 MB)
+
+
+def _model_of(meta: dict[str, Any]) -> str:
+    provider, model = meta.get('provider'), meta.get('model')
+    return ' · '.join(str(x) for x in (provider, model) if x)
+
+
+def _op_size(op: Op) -> int:
+    size = 8
+    for part in op[1:]:
+        if isinstance(part, str):
+            size += len(part)
+        elif isinstance(part, list):
+            size += sum(len(x) + 3 for x in part if isinstance(x, str))
+    return size
+
+
+#: Tail operations: the whole tail ('p' prose, 't' code), or its change after a kept prefix ('q', 'u').
+_WHOLE_TAIL = {'p': 'p', 'q': 'p', 't': 't', 'u': 't'}
+
+
+def compact(batches: list[list[Op]]) -> list[list[Op]]:
+    """The same display with fewer bytes: a live tail operation that a later whole tail of the same block replaces,
+    or that the block's close ('X') clears, is dropped. Batches keep their number (an emptied one stays, empty),
+    so the browser's sequence check is unchanged."""
+    replaced: set[tuple[str, int]] = set()  # (whole-tail kind or 'X', block) seen later in the stream
+    out: list[list[Op]] = []
+    for batch in reversed(batches):
+        kept: list[Op] = []
+        for op in reversed(batch):
+            kind = op[0]
+            whole = _WHOLE_TAIL.get(kind)
+            if whole is not None:
+                if (whole, op[1]) in replaced or ('X', op[1]) in replaced:
+                    continue
+                if kind == whole:  # a delta ('q', 'u') builds on what came before: it replaces nothing
+                    replaced.add((kind, op[1]))
+            elif kind == 'X':
+                replaced.add(('X', op[1]))
+            kept.append(op)
+        kept.reverse()
+        out.append(kept)
+    out.reverse()
+    return out
 
 
 def _totals(meta: dict[str, Any]) -> str:
@@ -54,7 +99,10 @@ class AssistantCard(ui.element):
                  on_continue: Callable[[AssistantCard], Awaitable[None]] | None = None,
                  on_retry: Callable[[AssistantCard], Awaitable[None]] | None = None,
                  on_pause: Callable[[AssistantCard, bool], Awaitable[None]] | None = None,
-                 snapshot: Callable[[str], tuple[int, list[Op]]] | None = None) -> None:
+                 snapshot: Callable[[str], tuple[int, list[Op]]] | None = None,
+                 live_display: bool = True, speed: str = 'provider') -> None:
+        """``live_display``: the user's "streaming" preference; off, a live answer shows a progress bar and
+        appears whole when it ends. ``speed``: 'instant' shows held text at once instead of catching up."""
         super().__init__('div')
         self.message_id = message_id
         self.status = status
@@ -73,6 +121,9 @@ class AssistantCard(ui.element):
         self._snapshot = snapshot
         self._rate_base: tuple[float, int] | None = None
         self._rate_shown_at = 0.0
+        self._live_display = live_display
+        self._instant = speed == 'instant'
+        self._quiet_shown = False
         self.classes('scribe-msg scribe-assistant').props(
             f'data-testid=message data-message-id={message_id} data-role=assistant data-status={status}')
         with self:
@@ -84,6 +135,9 @@ class AssistantCard(ui.element):
                     self.status_word = ui.label(STATUS_ICONS[status][1])
                 self.rate = ui.label('' if status in LIVE else _totals(metadata)).classes('scribe-rate').props(
                     'data-testid=stream-rate')
+                self.model = ui.label(_model_of(metadata)).classes('scribe-model').props('data-testid=stream-model')
+                self.model.props['data-provider'] = str(metadata.get('provider') or '')
+                self.model.props['data-model'] = str(metadata.get('model') or '')
                 ui.space()
                 self.stop_button = ui.button('Stop', icon='stop', on_click=self._stop).props(
                     'flat dense size=sm no-caps data-testid=stop-button')
@@ -97,6 +151,9 @@ class AssistantCard(ui.element):
                     'flat dense size=sm no-caps data-testid=retry-button')
             self.notice = ui.label(metadata.get('switched') or '').classes('scribe-notice').props(
                 'data-testid=stream-notice')
+            self.progress = ui.linear_progress(show_value=False, size='3px').classes('scribe-progress').props(
+                'indeterminate data-testid=stream-progress')
+            self.progress.set_visibility(False)
             self.view = StreamView(ops, position, streaming=status in LIVE, on_resync=self._resync)
             self.view.props('data-testid=message-content')
             self.error_label = ui.label(error or '').classes('scribe-error')
@@ -104,6 +161,7 @@ class AssistantCard(ui.element):
         self._task: asyncio.Task[None] | None = None
         self._timer = ui.timer(1.0, self._tick, active=status in LIVE)
         self._controls()
+        self._show_quiet()
         self.client.on_delete(self._cancel)
         if subscription is not None:
             self._task = background_tasks.create(self._follow(subscription), name=f'follow-{message_id}')
@@ -131,6 +189,7 @@ class AssistantCard(ui.element):
         self.view.reset(position, ops)
         self.view.set_streaming(True)
         self._set_status(status, {}, None)
+        self._show_quiet()
         self.error_label.set_visibility(False)
         self._rate_base = None
         self._task = background_tasks.create(self._follow(subscription), name=f'follow-{self.message_id}')
@@ -200,15 +259,68 @@ class AssistantCard(ui.element):
         if 'status' in payload:
             self._set_status(payload['status'], payload.get('meta') or {}, payload.get('error'))
 
+    @property
+    def quiet(self) -> bool:
+        """Streaming is off and the answer is not finished: its text waits in ``_outgoing``."""
+        return not self._live_display and self.status in LIVE
+
+    def set_display(self, *, streaming: bool, speed: str) -> None:
+        """The user changed their preferences, possibly mid-answer: turning streaming on shows the text so far at
+        once and goes on live; turning it off hides the text until the answer ends."""
+        self._live_display = streaming
+        self._instant = speed == 'instant'
+        self._show_quiet()
+        self._send()
+
+    def _show_quiet(self) -> None:
+        quiet = self.quiet
+        if quiet == self._quiet_shown:
+            return
+        self._quiet_shown = quiet
+        self.progress.set_visibility(quiet)
+        if quiet:
+            self.classes(add='scribe-quiet')
+        else:
+            self.classes(remove='scribe-quiet')
+
     def _send(self) -> None:
-        if self._outgoing:
-            self.view.apply(self._outgoing_first, self._outgoing)
-            self._outgoing = []
+        if not self._outgoing or self.quiet:
+            return
+        batches, first = self._outgoing, self._outgoing_first
+        self._outgoing = []
+        if len(batches) <= 8:
+            self.view.apply(first, batches)
+            return
+        # A backlog (streaming was off, or a pause ends at once): in one go, in messages under the size limit.
+        part: list[list[Op]] = []
+        size = 0
+        for batch in compact(batches):
+            batch_size = sum(_op_size(op) for op in batch)
+            if part and size + batch_size > SEND_PART_CHARS:
+                self.view.apply(first, part)
+                first += len(part)
+                part, size = [], 0
+            part.append(batch)
+            size += batch_size
+        if part:
+            self.view.apply(first, part)
 
     def _release(self) -> None:
         """Stop holding the display and play what was held (once, however many resumes arrive)."""
         self.paused = False
-        if self._drain is None and self._held:
+        if self._drain is None and self._held and (self._instant or self.quiet):
+            # Speed 'instant' shows the held text at once; with streaming off nothing is shown until the end anyway.
+            taken = 0
+            for event in self._held:
+                self._take(event)
+                taken += 1
+                if self.paused:  # paused again by a later event: the rest stays held
+                    break
+            del self._held[:taken]
+            self._send()
+            if not self.paused:
+                self._set_paused(False)
+        elif self._drain is None and self._held:
             self._drain = background_tasks.create(self._play_held(), name='resume-display')
         elif not self._held:
             self._set_paused(False)
@@ -293,6 +405,10 @@ class AssistantCard(ui.element):
         if status == 'streaming' and previous != 'streaming':
             # Text is flowing: a retry notice is resolved; a fallback notice stays to say who answered.
             self.notice.text = meta.get('switched') or ''
+        if meta.get('model') or meta.get('provider'):
+            self.model.text = _model_of(meta)
+            self.model.props['data-provider'] = str(meta.get('provider') or '')
+            self.model.props['data-model'] = str(meta.get('model') or '')
         if not live:
             self.view.set_streaming(False)
             self.rate.text = _totals(meta)
@@ -302,5 +418,6 @@ class AssistantCard(ui.element):
         if error:
             self.error_label.text = error
             self.error_label.set_visibility(True)
+        self._show_quiet()
         self._controls()
 

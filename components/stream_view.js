@@ -57,13 +57,23 @@ export default {
       const [kind, i] = op;
       switch (kind) {
         case "P": this.prose(i).done.insertAdjacentHTML("beforeend", op[2]); break;
-        case "p": this.prose(i).tail.innerHTML = op[2]; break;
+        case "p": this.setTail(this.prose(i), op[2]); break;
+        case "q": this.growTail(this.prose(i), op[2], op[3]); break;
         case "C": this.code(i, op[2], op[3]); break;
         case "L": this.lines(this.blocks[i], op[2], op[3]); break;
-        case "t": this.blocks[i].tail.innerHTML = op[2]; break;
+        case "t": this.setTail(this.blocks[i], op[2]); break;
+        case "u": this.growTail(this.blocks[i], op[2], op[3]); break;
         case "g": this.setLanguage(this.blocks[i], op[2]); break;
         case "X": this.close(this.blocks[i]); break;
       }
+    },
+    setTail(b, html) {
+      b.tailHtml = html;
+      b.tail.innerHTML = html;
+    },
+    growTail(b, keep, html) {
+      // The tail's html as the server sent it (innerHTML would re-serialise it), kept to `keep` UTF-16 units.
+      this.setTail(b, (b.tailHtml || "").slice(0, keep) + html);
     },
     prose(i) {
       let b = this.blocks[i];
@@ -115,12 +125,8 @@ export default {
     },
     close(b) {
       if (!b) return;
-      if (b.kind === "code") {
-        b.tail.innerHTML = "";
-        b.el.dataset.streaming = "false";
-      } else {
-        b.tail.innerHTML = "";
-      }
+      this.setTail(b, "");
+      if (b.kind === "code") b.el.dataset.streaming = "false";
       b.closed = true;
     },
     markLive() {

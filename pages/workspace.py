@@ -7,22 +7,26 @@ text otherwise), then follows live answers through the stream manager; generatio
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from nicegui import ui
 from nicegui.events import KeyEventArguments
 
+from components.appearance import Appearance
 from components.autoscroll import AutoScroll
 from components.connection_status import connection_status
 from components.earlier import EarlierMessages
 from components.message_card import AssistantCard, UserCard
+from components.quick_settings import QuickSettings
 from components.stream_view import Op
 from services.app_services import AppServices, current
 from services.errors import ScribeError
 from services.export import MEDIA_TYPE, export_filename, export_markdown
-from services.highlighter import highlight_css
+from services.preferences import PreferenceError, Preferences, light_and_dark_styles
 from services.rendering import render_static
 from services.storage import MessageRecord, ProjectRecord
 
@@ -60,10 +64,13 @@ def _render_all(texts: dict[tuple[str, int, str], str]) -> dict[tuple[str, int, 
     return {key: render_static(text) for key, text in texts.items()}
 
 
-def _head() -> None:
+async def page_look(services: AppServices, on_change: Callable[[Preferences], None] | None = None, *,
+                    preview: bool = False) -> Appearance:
+    """Scribe's style sheet and the user's look (theme, code colours, cursor, ...), kept live on this page."""
+    store = services.preferences
+    prefs = await store.get(OWNER)
     ui.add_css(CSS)
-    ui.add_css(highlight_css('default', '.scribe-code'))
-    ui.add_css(highlight_css('monokai', 'body.body--dark .scribe-code'))
+    return Appearance(prefs, owner=OWNER, subscribe=store.subscribe, on_change=on_change, preview=preview)
 
 
 class Workspace:
@@ -81,11 +88,15 @@ class Workspace:
         self._held: list[MessageRecord] | None = None
         self.autoscroll: AutoScroll
         self.export_button: ui.button
+        self.prefs = services.preferences.defaults
+        self.cards: weakref.WeakSet[AssistantCard] = weakref.WeakSet()
+        self.quick: QuickSettings | None = None
 
     async def build(self) -> None:
-        _head()
+        self.appearance = await page_look(self.services, self._prefs_changed)
+        self.prefs = self.appearance.prefs
         projects = await self.services.storage.list_projects(OWNER)
-        with ui.header().classes('items-center justify-between bg-white text-black q-px-md').style(
+        with ui.header().classes('scribe-bar items-center justify-between q-px-md').style(
                 'border-bottom: 1px solid var(--scribe-border)'):
             with ui.row().classes('items-center gap-2'):
                 ui.button(icon='menu', on_click=lambda: drawer.toggle()).props('flat round dense')
@@ -97,6 +108,9 @@ class Workspace:
                     'flat round dense data-testid=export-button')
                 self.export_button.tooltip('Export as Markdown')
                 self.export_button.set_visibility(self.project is not None)
+                self.quick = QuickSettings(self.prefs, styles=light_and_dark_styles(), save=self.save_preference)
+                ui.button(icon='settings', on_click=lambda: ui.navigate.to('/settings')).props(
+                    'flat round dense data-testid=settings-link').tooltip('Settings')
                 connection_status()
         with ui.left_drawer(value=True).classes('q-pa-sm').props('width=260 bordered') as drawer:
             ui.button('New project', icon='add', on_click=self.new_project).props(
@@ -127,7 +141,7 @@ class Workspace:
                                          sentinel=self.earlier.control if self.earlier is not None else None,
                                          on_load=self.earlier.load if self.earlier is not None else None)
         ui.keyboard(on_key=self._on_key, ignore=[])
-        with ui.footer().classes('bg-white q-pa-sm').style('border-top: 1px solid var(--scribe-border)'):
+        with ui.footer().classes('scribe-bar q-pa-sm').style('border-top: 1px solid var(--scribe-border)'):
             with ui.column().classes('scribe-main gap-1'):
                 with ui.row().classes('w-full items-end no-wrap gap-2'):
                     self.prompt = ui.textarea(placeholder='Ask for code… (Enter sends, Shift+Enter for a new line)')
@@ -139,6 +153,22 @@ class Workspace:
                     ui.button(icon='send', on_click=self.send).props('unelevated data-testid=send-button')
                 self.prompt_error = ui.label('').classes('scribe-prompt-error').props('data-testid=prompt-error')
                 self.prompt_error.set_visibility(False)
+
+    def _prefs_changed(self, prefs: Preferences) -> None:
+        """Preferences changed (on this page or another): open answers and the quick menu follow at once."""
+        self.prefs = prefs
+        for card in list(self.cards):
+            card.set_display(streaming=prefs.streaming, speed=prefs.speed)
+        if self.quick is not None:
+            self.quick.apply(prefs)
+
+    async def save_preference(self, name: str, value: Any) -> None:
+        try:
+            await self.services.preferences.update(OWNER, {name: value})
+        except PreferenceError as exc:
+            ui.notify(str(exc), type='negative')
+            if self.quick is not None:
+                self.quick.apply(self.services.preferences.cached(OWNER))
 
     @ui.refreshable_method
     def project_list(self) -> None:
@@ -212,16 +242,21 @@ class Workspace:
         manager = self.services.manager
         attachment = manager.attach(message.id)
         if attachment is not None:
-            AssistantCard(message.id, ops=attachment.ops, position=attachment.position, status=attachment.status,
-                          metadata=attachment.metadata, subscription=attachment.subscription,
-                          on_stop=self.stop, on_continue=self.continue_answer, on_retry=self.retry_answer,
-                          on_pause=self.pause_answer, snapshot=self.snapshot)
-            return
-        text = message.content or message.partial_content or ''
-        AssistantCard(message.id, ops=_static_ops(message, text), position=0, status=message.streaming_status,
-                      metadata=message.stream_metadata or {}, error=message.error, snapshot=self.snapshot,
-                      on_stop=self.stop, on_continue=self.continue_answer, on_retry=self.retry_answer,
-                      on_pause=self.pause_answer)
+            card = AssistantCard(message.id, ops=attachment.ops, position=attachment.position,
+                                 status=attachment.status, metadata=attachment.metadata,
+                                 subscription=attachment.subscription, on_stop=self.stop,
+                                 on_continue=self.continue_answer, on_retry=self.retry_answer,
+                                 on_pause=self.pause_answer, snapshot=self.snapshot,
+                                 live_display=self.prefs.streaming, speed=self.prefs.speed)
+        else:
+            text = message.content or message.partial_content or ''
+            card = AssistantCard(message.id, ops=_static_ops(message, text), position=0,
+                                 status=message.streaming_status, metadata=message.stream_metadata or {},
+                                 error=message.error, snapshot=self.snapshot, on_stop=self.stop,
+                                 on_continue=self.continue_answer, on_retry=self.retry_answer,
+                                 on_pause=self.pause_answer, live_display=self.prefs.streaming,
+                                 speed=self.prefs.speed)
+        self.cards.add(card)
 
     def snapshot(self, message_id: str) -> tuple[int, list[Op]]:
         """A client saw a gap: the live state if the answer is still streaming (else its card reloads)."""
@@ -233,6 +268,8 @@ class Workspace:
 
     async def _on_key(self, event: KeyEventArguments) -> None:
         """Esc stops whatever this project is writing, wherever the focus is."""
+        if self.quick is not None and self.quick.menu.value:
+            return  # this Escape closes the quick menu (on its key-up), it does not stop the answer
         if event.key.name == 'Escape' and event.action.keydown and self.project is not None:
             manager = self.services.manager
             for message_id in manager.active_ids():
@@ -317,7 +354,7 @@ async def project_page(project_id: str) -> None:
     services = current()
     project = await services.storage.get_project(project_id, OWNER)
     if project is None:
-        _head()
+        await page_look(services)
         with ui.column().classes('absolute-center items-center'):
             ui.label('This project does not exist, or it is not yours.').props('data-testid=not-found')
             ui.link('Back to the workspace', '/')

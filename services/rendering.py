@@ -8,9 +8,12 @@ JSON lists kept short because they cross the websocket:
 
     ['P', i, html]             append committed prose html to prose block i (creating it)
     ['p', i, html]             prose block i's live tail is now html
+    ['q', i, keep, html]       ... is now its first ``keep`` UTF-16 code units followed by html (a growing tail
+                               sends only what changed; units, as JavaScript counts them)
     ['C', i, language, info]   code block i opens
     ['L', i, start, [html…]]   code lines from index start are these (replace, then append)
     ['t', i, html]             code block i's unfinished last line is now html
+    ['u', i, keep, html]       the same as a change after ``keep`` UTF-16 code units
     ['g', i, language]         code block i's language became known (guessed)
     ['X', i]                   block i is finished
 
@@ -112,8 +115,8 @@ class MessageRenderer:
                 block.tail_dirty = False
                 html = _keep_cr(block.highlighter.tail(block.tail_text)) if block.tail_text else ''
                 if html != block.tail_html:
+                    self._ops.append(_tail_op('t', 'u', block.index, block.tail_html, html))
                     block.tail_html = html
-                    self._ops.append(['t', block.index, html])
         ops, self._ops = self._ops, []
         return ops
 
@@ -193,8 +196,8 @@ class MessageRenderer:
             prose.committed.extend(committed)
             self._ops.append(['P', prose.index, ''.join(committed)])
         if tail != prose.tail or committed:
+            self._ops.append(_tail_op('p', 'q', prose.index, '' if committed else prose.tail, tail))
             prose.tail = tail
-            self._ops.append(['p', prose.index, tail])
 
     def _close(self, block: _Prose | _Code) -> None:
         if block.closed:
@@ -213,6 +216,41 @@ class MessageRenderer:
             block.tail_dirty = False
         block.closed = True
         self._ops.append(['X', block.index])
+
+
+#: Below this many unchanged characters a tail is sent whole: the delta's extra number would save nothing.
+MIN_KEEP = 24
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix, by bisection on slice comparisons (C speed, O(n log n))."""
+    low, high = 0, min(len(a), len(b))
+    if a[:high] == b[:high]:
+        return high
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[:mid] == b[:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _tail_op(full: str, delta: str, index: int, old: str, new: str) -> Op:
+    """A tail that grew from ``old`` to ``new``: only the changed end when most of it stayed (a paragraph being
+    written resends nothing it already sent), else the whole of it."""
+    keep = _common_prefix(old, new)
+    if keep < MIN_KEEP:
+        return [full, index, new]
+    units = len(new[:keep].encode('utf-16-le')) // 2  # JavaScript counts UTF-16 code units
+    return [delta, index, units, new[keep:]]
+
+
+def apply_tail(old: str, op: Op) -> str:
+    """What a tail operation makes of the tail ``old``: the browser's rule, in Python (tests, benchmark clients)."""
+    if op[0] in ('q', 'u'):
+        return old.encode('utf-16-le')[:2 * int(op[2])].decode('utf-16-le') + str(op[3])
+    return str(op[2])
 
 
 def render_static(text: str) -> list[Op]:

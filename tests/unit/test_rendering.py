@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.parser import parse
-from services.rendering import MessageRenderer, render_static
+from services.rendering import MessageRenderer, _tail_op, apply_tail, render_static
 
 ANSWER = (
     'Intro with `code` and <script>alert(1)</script>.\n\n'
@@ -43,19 +43,19 @@ class Display:
     def apply(self, ops: list[list[Any]]) -> None:
         for op in ops:
             kind, i = op[0], op[1]
-            if kind in ('P', 'p'):
+            if kind in ('P', 'p', 'q'):
                 block = self.blocks.setdefault(i, {'kind': 'prose', 'done': '', 'tail': '', 'closed': False})
                 if kind == 'P':
                     block['done'] += op[2]
                 else:
-                    block['tail'] = op[2]
+                    block['tail'] = apply_tail(block['tail'], op)
             elif kind == 'C':
                 self.blocks.setdefault(i, {'kind': 'code', 'lang': op[2], 'info': op[3], 'lines': [], 'tail': '',
                                            'closed': False})
             elif kind == 'L':
                 self.blocks[i]['lines'][op[2]:op[2] + len(op[3])] = op[3]
-            elif kind == 't':
-                self.blocks[i]['tail'] = op[2]
+            elif kind in ('t', 'u'):
+                self.blocks[i]['tail'] = apply_tail(self.blocks[i]['tail'], op)
             elif kind == 'g':
                 self.blocks[i]['lang'] = op[2]
             elif kind == 'X' and i in self.blocks:  # a whitespace-only prose block never shows
@@ -149,3 +149,22 @@ def test_finish_parses_what_is_still_queued() -> None:
     display = Display()
     display.apply(renderer.take_ops())
     assert display.blocks == static(ANSWER).blocks
+
+
+@given(st.text(alphabet=st.sampled_from('ab<>/p😀é\r\n'), max_size=60),
+       st.text(alphabet=st.sampled_from('ab<>/p😀é\r\n'), max_size=60))
+def test_a_tail_delta_rebuilds_the_new_tail_exactly(old: str, new: str) -> None:
+    """A growing tail sends only its changed end, counted in UTF-16 units as JavaScript slices strings."""
+    op = _tail_op('p', 'q', 0, old, new)
+    assert apply_tail(old, op) == new
+    if op[0] == 'q':
+        assert len(op[3]) < len(new)
+
+
+def test_a_growing_paragraph_resends_only_its_end() -> None:
+    renderer = MessageRenderer()
+    renderer.feed('A paragraph that keeps growing, word by word, ')
+    renderer.take_ops()
+    renderer.feed('and more 😀 words')
+    ops = renderer.take_ops()
+    assert [op[0] for op in ops] == ['q'] and 'and more' in ops[0][3] and 'keeps growing' not in ops[0][3]
