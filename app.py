@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> None:
 def run(settings: Settings) -> None:
     from nicegui import app, ui
 
-    import pages.settings  # noqa: F401  (registers /settings)
+    import pages.metrics  # registers /metrics (one noqa below covers the shared name `pages`)
+    import pages.settings  # registers /settings
     import pages.workspace  # noqa: F401  (registers the pages)
     from services.app_services import AppServices, install
 

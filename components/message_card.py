@@ -24,6 +24,8 @@ STATUS_ICONS = {
     'error': ('error', 'error'),
 }
 LIVE = ('pending', 'streaming')
+#: Seconds between updates of the live rate: each is a websocket message, and a rate read once a second is calm.
+RATE_EVERY = 1.0
 SEND_PART_CHARS = 300_000  # a held backlog goes out in messages of about this size (Socket.IO's limit is 1 MB)
 
 
@@ -154,7 +156,11 @@ class AssistantCard(ui.element):
             self.progress = ui.linear_progress(show_value=False, size='3px').classes('scribe-progress').props(
                 'indeterminate data-testid=stream-progress')
             self.progress.set_visibility(False)
-            self.view = StreamView(ops, position, streaming=status in LIVE, on_resync=self._resync)
+            # Streaming off: even the text written before this card was built waits for the end (a snapshot to
+            # send first, then the events after it).
+            hold = not live_display and status in LIVE and bool(ops)
+            self._pending_snapshot: tuple[int, list[Op]] | None = (position, ops) if hold else None
+            self.view = StreamView([] if hold else ops, position, streaming=status in LIVE, on_resync=self._resync)
             self.view.props('data-testid=message-content')
             self.error_label = ui.label(error or '').classes('scribe-error')
             self.error_label.set_visibility(bool(error))
@@ -163,6 +169,7 @@ class AssistantCard(ui.element):
         self._controls()
         self._show_quiet()
         self.client.on_delete(self._cancel)
+        self._subscription: Subscription | None = subscription
         if subscription is not None:
             self._task = background_tasks.create(self._follow(subscription), name=f'follow-{message_id}')
 
@@ -186,12 +193,14 @@ class AssistantCard(ui.element):
         self.paused = False
         self._held.clear()
         self._outgoing = []
+        self._pending_snapshot = None
         self.view.reset(position, ops)
         self.view.set_streaming(True)
         self._set_status(status, {}, None)
         self._show_quiet()
         self.error_label.set_visibility(False)
         self._rate_base = None
+        self._subscription = subscription
         self._task = background_tasks.create(self._follow(subscription), name=f'follow-{self.message_id}')
 
     async def _continue(self) -> None:
@@ -214,6 +223,11 @@ class AssistantCard(ui.element):
         for task in (self._task, self._drain):
             if task is not None and not task.done():
                 task.cancel()
+        # A task cancelled before its first step never runs _follow's ``finally``: close the subscription here too
+        # (closing twice is harmless), or its topic and every event in it would outlive the stream.
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
 
     async def _stop(self) -> None:
         self.stop_button.disable()
@@ -284,7 +298,13 @@ class AssistantCard(ui.element):
             self.classes(remove='scribe-quiet')
 
     def _send(self) -> None:
-        if not self._outgoing or self.quiet:
+        if self.quiet:
+            return
+        if self._pending_snapshot is not None:
+            position, ops = self._pending_snapshot
+            self._pending_snapshot = None
+            self.view.reset(position, ops)
+        if not self._outgoing:
             return
         batches, first = self._outgoing, self._outgoing_first
         self._outgoing = []
@@ -379,7 +399,7 @@ class AssistantCard(ui.element):
         if self._rate_base is None:
             self._rate_base = (now, n)
             return
-        if now - self._rate_shown_at < 0.5:
+        if now - self._rate_shown_at < RATE_EVERY:
             return
         self._rate_shown_at = now
         t0, n0 = self._rate_base

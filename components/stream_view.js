@@ -101,6 +101,14 @@ export default {
       const b = { kind: "code", el, code: el.querySelector("code"), linesEl: el.querySelector(".sv-lines"),
                   tail: el.querySelector(".sv-ctail"), info: info || "" };
       this.setLanguage(b, language);
+      // Lines are blocks, and a selection copied across blocks gets an extra newline at each: copy the code's own
+      // characters instead (a cloned range's textContent has no block breaks, and no line numbers).
+      b.code.addEventListener("copy", (e) => {
+        const selection = window.getSelection();
+        if (!selection || selection.rangeCount === 0 || selection.isCollapsed) return;
+        e.clipboardData.setData("text/plain", selection.getRangeAt(0).cloneContents().textContent);
+        e.preventDefault();
+      });
       el.querySelector('[data-testid="copy-code-button"]').addEventListener("click", (e) => this.copy(b, e.target));
       el.querySelector('[data-testid="download-code-button"]').addEventListener("click", () => this.download(b));
       this.blocks[i] = b;

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from nicegui import core
 from nicegui.element import Element
 from nicegui.events import GenericEventArguments
 
@@ -31,7 +32,7 @@ class StreamView(Element, component='stream_view.js'):
 
     def apply(self, first: int, batches: Sequence[Sequence[Op]]) -> None:
         """Send events ``first``, ``first + 1``, … (one list of operations each) in one message."""
-        self.run_method('apply', first, list(batches))
+        self._call('apply', first, list(batches))
 
     def reset(self, position: int, ops: Sequence[Op]) -> None:
         """Replace everything with a snapshot, split into messages that fit Socket.IO's limit."""
@@ -41,14 +42,23 @@ class StreamView(Element, component='stream_view.js'):
         for op in _split_large(ops):
             op_size = len(json.dumps(op))
             if part and size + op_size > SNAPSHOT_PART_BYTES:
-                self.run_method('reset', position, part, index)
+                self._call('reset', position, part, index)
                 part, size, index = [], 0, index + 1
             part.append(op)
             size += op_size
-        self.run_method('reset', position, part, index)
+        self._call('reset', position, part, index)
 
     def set_streaming(self, streaming: bool) -> None:
-        self.run_method('setStreaming', streaming)
+        self._call('setStreaming', streaming)
+
+    def _call(self, name: str, *args: Any) -> None:
+        """``run_method`` without its ``return``, in compact JSON. NiceGUI first evaluates the code as a plain
+        script and, on the SyntaxError a top-level ``return`` raises, parses it again inside an async function:
+        every update's payload would be parsed twice. Nothing here awaits a result, so nothing needs the return."""
+        if not core.is_loop_running() or not self._is_safe_to_interact():
+            return
+        payload = json.dumps(args, separators=(',', ':'), ensure_ascii=False)
+        self.client.run_javascript(f'runMethod({self.id},{json.dumps(name)},{payload})')
 
     def _handle_resync(self, event: GenericEventArguments) -> None:
         if self._on_resync is not None:

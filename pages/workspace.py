@@ -34,6 +34,7 @@ OWNER = 'local'
 CSS = (Path(__file__).parent.parent / 'components' / 'scribe.css').read_text()
 DEFAULT_TITLE = 'New project'
 PAGE_SIZE = 20  # messages built when a project opens, and per batch of earlier ones
+FIRST_OUTPUT_WAIT = 0.05  # seconds a new answer's card may wait for its first characters
 
 _static_cache: OrderedDict[tuple[str, int, str], list[Op]] = OrderedDict()
 
@@ -82,6 +83,8 @@ class Workspace:
         self.prompt_error: ui.label
         self.title: ui.label
         self.projects: list[ProjectRecord] = []
+        # Per page: ``@ui.refreshable_method`` would keep every page's Workspace reachable from the class.
+        self.project_list = ui.refreshable(self._project_list)
         self.shown: set[str] = set()
         self._unwatch: Callable[[], None] | None = None
         self.earlier: EarlierMessages | None = None
@@ -170,8 +173,7 @@ class Workspace:
             if self.quick is not None:
                 self.quick.apply(self.services.preferences.cached(OWNER))
 
-    @ui.refreshable_method
-    def project_list(self) -> None:
+    def _project_list(self) -> None:
         with ui.list().classes('scribe-projects w-full').props('dense data-testid=project-list'):
             for p in self.projects:
                 active = self.project is not None and p.id == self.project.id
@@ -197,6 +199,9 @@ class Workspace:
         if self._held is not None:
             self._held.extend(messages)
             return
+        self._show(messages)
+
+    def _show(self, messages: list[MessageRecord]) -> None:
         with self.messages_box:
             for message in messages:
                 if message.id not in self.shown:
@@ -322,25 +327,40 @@ class Workspace:
     async def send(self) -> None:
         text = self.prompt.value or ''
         self.prompt_error.set_visibility(False)
+        # This page's own new messages also come back through the project watcher; hold them, so the answer's
+        # card can be built once its first characters exist (below).
+        self._held = []
         try:
-            self.services.manager.validate(text)
-            title = text.strip().split('\n', 1)[0][:60]
-            if self.project is None:
-                self.project = await self.services.storage.create_project(title, OWNER)
-                ui.navigate.history.push(f'/projects/{self.project.id}')
-                self.messages_box.clear()
-                await self._retitle(title)
-            elif self.project.title == DEFAULT_TITLE:
-                await self._retitle(title)
-            user, answer = await self.services.manager.start(self.project.id, text, owner=OWNER)
-        except ScribeError as exc:
-            self.prompt_error.text = str(exc)
-            self.prompt_error.set_visibility(True)
-            return
-        self.prompt.value = ''
-        self.export_button.set_visibility(True)
-        self._watch()
-        self._show_new([user, answer])
+            try:
+                self.services.manager.validate(text)
+                title = text.strip().split('\n', 1)[0][:60]
+                if self.project is None:
+                    self.project = await self.services.storage.create_project(title, OWNER)
+                    ui.navigate.history.push(f'/projects/{self.project.id}')
+                    self.messages_box.clear()
+                    await self._retitle(title)
+                elif self.project.title == DEFAULT_TITLE:
+                    await self._retitle(title)
+                user, answer = await self.services.manager.start(self.project.id, text, owner=OWNER)
+            except ScribeError as exc:
+                self.prompt_error.text = str(exc)
+                self.prompt_error.set_visibility(True)
+                return
+            self.prompt.value = ''
+            self.export_button.set_visibility(True)
+            self._watch()
+            self._show([user])
+            self.autoscroll.jump()
+            # A provider that answers at once: its first characters arrive with the card itself, in one update,
+            # instead of a card and then, after the browser has drawn it, another message with the text.
+            manager = self.services.manager
+            await manager.first_output(answer.id, FIRST_OUTPUT_WAIT)
+            if manager.session(answer.id) is None:  # already finished: show it as stored, not as it started
+                answer = await self.services.storage.get_message(answer.id, OWNER) or answer
+            self._show([answer])
+        finally:
+            held, self._held = self._held or [], None
+            self._show(held)
         self.autoscroll.jump()
 
 

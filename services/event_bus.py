@@ -153,3 +153,12 @@ class InProcessEventBus(EventBus):
 
     def topic_count(self) -> int:
         return len(self._topics)
+
+    def subscription_count(self) -> int:
+        """Open subscriptions over all topics (read-only, for /metrics)."""
+        return sum(t.subscribers for t in self._topics.values())
+
+    def event_count(self) -> int:
+        """Events held for all open or unread topics (read-only, for /metrics): each topic keeps its events until
+        it is closed and every subscriber has read them."""
+        return sum(len(t.events) for t in self._topics.values())

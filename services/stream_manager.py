@@ -99,6 +99,9 @@ class StreamSession:
         self._paced_at = 0.0
         self._pace_carry = 0.0
         self._unflushed = 0
+        #: Set by the first flush that shows text: a page may wait a moment for it and show the answer's card
+        #: with its first characters in one update instead of two.
+        self.first_output = asyncio.Event()
         self._parts: list[str] = []
         self.length = 0
         self._started = time.monotonic()
@@ -240,6 +243,7 @@ class StreamSession:
         if ops:
             self._published_any = True
             self.manager.bus.publish(self.topic, {'ops': ops, 'n': self.shown})
+            self.first_output.set()
         if self._backlog:  # the typewriter's next frame
             self._schedule(min(max(self.display.flush_interval, 0.001), PACE_TICK))
 
@@ -493,6 +497,7 @@ class StreamManager:
         if preferences is not None:
             preferences.subscribe(self._preferences_changed)
         self._sessions: dict[str, StreamSession] = {}
+        self._totals: dict[str, int] = {'started': 0, 'completed': 0, 'interrupted': 0, 'error': 0}
         self._running: dict[str, int] = {}  # owner → answers generating now
         self._waiting: dict[str, list[StreamSession]] = {}  # owner → answers queued, oldest first
         self._wakeup: dict[str, asyncio.Event] = {}
@@ -630,7 +635,12 @@ class StreamManager:
         self._announce(project_id, user, answer)
         return user, answer
 
+    def counts(self) -> dict[str, int]:
+        """Answers started, and ended by status, since the process started (read by /metrics)."""
+        return dict(self._totals)
+
     def _launch(self, session: StreamSession) -> None:
+        self._totals['started'] += 1
         self._sessions[session.message_id] = session
         session.announce()
         session.task = asyncio.create_task(session.run(), name=f'stream-{session.message_id}')
@@ -683,6 +693,18 @@ class StreamManager:
         self._announce(message.project_id, answer)
         return answer
 
+    async def first_output(self, message_id: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the answer's first visible text; whether it came."""
+        session = self._sessions.get(message_id)
+        if session is None:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                await session.first_output.wait()
+        except TimeoutError:
+            return False
+        return True
+
     def session(self, message_id: str) -> StreamSession | None:
         return self._sessions.get(message_id)
 
@@ -729,6 +751,7 @@ class StreamManager:
         return True
 
     def _ended(self, session: StreamSession) -> None:
+        self._totals[session.status] = self._totals.get(session.status, 0) + 1
         self._sessions.pop(session.message_id, None)
         self.bus.close_topic(session.topic)
 

@@ -234,6 +234,14 @@ def test_code_colours_size_numbers_and_wrap_apply_live_and_keep_the_code_exact(p
     numbers = code.locator('.ln').evaluate_all('els => els.map(e => getComputedStyle(e, "::before").content)')
     lines = shown.count('\n') + (0 if shown.endswith('\n') else 1)  # a cut last line is a line too
     assert len(numbers) == lines and all('counter' in n for n in numbers)
+    # Selecting the block and copying gives the code itself: no numbers, no extra newline between line blocks.
+    copied = code.evaluate('''el => {
+        const range = document.createRange(); range.selectNodeContents(el);
+        const selection = window.getSelection(); selection.removeAllRanges(); selection.addRange(range);
+        const event = new ClipboardEvent('copy', {clipboardData: new DataTransfer(), bubbles: true, cancelable: true});
+        el.dispatchEvent(event);
+        return event.clipboardData.getData('text/plain'); }''')
+    assert copied == shown
     not_reloaded(ws)
 
 
