@@ -10,8 +10,8 @@ What a page does in a browser, done the same way over the same wire (``nicegui/s
 3. Follow the server: ``update`` messages replace elements (``None`` deletes one); ``run_javascript`` messages
    carry ``runMethod(<id>, "<method>", <json args>)`` (with or without a ``return``) for element methods, which
    is how NiceGUI delivers our ``StreamView.apply(first, batches)`` / ``reset(position, ops, part)`` /
-   ``setStreaming(live)``;
-   every message has an ``_id``: one already seen is skipped, exactly as ``nicegui.js`` does; ``ack`` goes back every 3 s.
+   ``setStreaming(live)``; every message has an ``_id``: one already seen is skipped, exactly as ``nicegui.js``
+   does; ``ack`` goes back every 3 s.
 4. Act: typing into the prompt is the ``update:value`` event of the ``nicegui-input`` (argument: the text, as a
    JSON string, as ``stringifyEventArgs`` makes it); a click is the button's ``click`` event with no arguments.
    Both go out as ``event`` messages ``{id, client_id, listener_id, args}``.
