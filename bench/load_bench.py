@@ -36,7 +36,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,7 @@ from bench.sio_client import (
     percentile,
     shared_connector,
 )
+from bench.stream_bench import clean_env, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / 'bench' / 'results' / 'load.json'
@@ -67,17 +67,6 @@ LAG_TARGET = 0.100  # seconds, p95
 
 
 # --- the app under test ------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if k != 'PYTEST_CURRENT_TEST' and not k.startswith(('NICEGUI_', 'SCRIBE_', 'OPENAI_', 'ANTHROPIC_'))}
-
 
 def parse_metrics(text: str) -> dict[str, float]:
     """Prometheus text → {'name{labels}': value}."""
