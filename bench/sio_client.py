@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from services.highlighter import split_lines
+
 Op = list[Any]
 TERMINAL = ('completed', 'interrupted', 'error')
 SOCKET_PATH = '/_nicegui_ws/socket.io'
@@ -307,22 +309,6 @@ def parse_page(html: str) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
 
 # --- the reference: what a correct display looks like at each source position -------------------------------------
 
-def _split_lines(text: str) -> list[str]:
-    """Split after \\n, \\r\\n or \\r only (never at U+2028 and friends)."""
-    lines, start, i = [], 0, 0
-    while i < len(text):
-        ch = text[i]
-        if ch in '\r\n':
-            if ch == '\r' and i + 1 < len(text) and text[i + 1] == '\n':
-                i += 1
-            lines.append(text[start:i + 1])
-            start = i + 1
-        i += 1
-    if start < len(text):
-        lines.append(text[start:])
-    return lines
-
-
 def expected_code(text: str) -> list[str]:
     """The code of each fenced block as CommonMark shows it (the e2e tests' reference)."""
     from services.parser import parse
@@ -330,7 +316,7 @@ def expected_code(text: str) -> list[str]:
     for block in parse(text):
         if block.kind == 'code':
             out.append(''.join(line[min(block.indent, len(line) - len(line.lstrip(' '))):]
-                               for line in _split_lines(block.text)))
+                               for line in split_lines(block.text)))
     return out
 
 

@@ -16,7 +16,7 @@ from services.preferences import Preferences, PreferenceStore
 from services.providers.demo import DemoProvider
 from services.providers.openai import OpenAIProvider
 from services.storage import Storage
-from services.stream_manager import StreamManager
+from services.stream_manager import StreamManager, StreamSession
 from tests.fakes.provider_server import DEFAULT_API_KEY, FakeOpenAIServer, Script
 
 ANSWER = 'Some prose first.\n\n```python\n' + ''.join(f'value_{i} = {i} * 2\n' for i in range(120)) + '```\nDone.\n'
@@ -33,6 +33,14 @@ def build(storage: Storage, providers: dict[str, Any], **prefs: Any) -> tuple[St
     manager = StreamManager(storage, InProcessEventBus(), providers, default_provider=next(iter(providers)),
                             preferences=store)
     return manager, store
+
+
+async def received(session: StreamSession, length: int) -> None:
+    """Until the provider has delivered ``length`` characters (it sends at once; give it up to 2 s)."""
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if session.length == length:
+            return
 
 
 async def shown_counts(manager: StreamManager, message_id: str) -> list[int]:
@@ -86,10 +94,7 @@ async def test_turning_smoothing_off_mid_stream_shows_the_held_back_text_at_once
     _user, answer = await manager.start(project.id, 'go')
     session = manager.session(answer.id)
     assert session is not None
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if session.length == len(ANSWER) * 20:
-            break
+    await received(session, len(ANSWER) * 20)
     assert session.shown < session.length  # the typewriter is far behind a provider that is already done
     await store.update('local', {'speed': 'instant'})
     assert session.shown == session.length
@@ -106,10 +111,7 @@ async def test_stop_while_smoothing_keeps_everything_that_arrived(storage: Stora
     _user, answer = await manager.start(project.id, 'go')
     session = manager.session(answer.id)
     assert session is not None
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if session.length == len(ANSWER):
-            break
+    await received(session, len(ANSWER))
     attachment = manager.attach(answer.id)
     assert attachment is not None
     await manager.stop(answer.id)
