@@ -373,6 +373,7 @@ class StreamResult:
     matched: int = 0
     unmatched: int = 0
     lags: list[float] = field(default_factory=list)  # per changing update: its newest character's lag, seconds
+    lag_times: list[float] = field(default_factory=list)  # when each of ``lags`` arrived (the client's clock)
     first_anchored_lags: list[float] = field(default_factory=list)  # t0 = the first character's arrival
     char_lags: list[float] = field(default_factory=list)  # per source character: lag until first shown
     ttfc: float | None = None  # from the click to the first visible character
@@ -440,6 +441,7 @@ def analyze(updates: Sequence[Update], reference: Reference, t_click: float | No
     shown = 0
     for t, k in timeline:
         result.lags.append(t - (t0 + k / speed))
+        result.lag_times.append(t)
         result.first_anchored_lags.append(t - (t0_first + k / speed))
         if k > shown:  # characters shown for the first time by this update
             result.char_lags.extend(t - (t0 + j / speed) for j in range(shown + 1, k + 1))
@@ -724,20 +726,32 @@ class ScribeBrowser:
         task = asyncio.ensure_future(coro)
         task.add_done_callback(_ignore_result)
 
+    async def _emit(self, data: dict[str, Any], timeout: float = 30.0) -> None:
+        """An ``event`` message, kept while the websocket is down and sent once it is back, as socket.io-client
+        does for a page (a click during a reconnect is not lost in a browser either)."""
+        import socketio
+        deadline = self.clock() + timeout
+        while True:
+            try:
+                await self.sio.emit('event', data)
+                return
+            except socketio.exceptions.BadNamespaceError:
+                if self.clock() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
     async def type_text(self, testid: str, text: str) -> None:
         """Typing into a NiceGUI input: its ``update:value`` event with the text (a JSON string argument)."""
         element_id = self.find(testid)
-        await self.sio.emit('event', {'id': element_id, 'client_id': self.client_id,
-                                      'listener_id': self._listener(element_id, 'update:value'),
-                                      'args': [json.dumps(text)]})
+        await self._emit({'id': element_id, 'client_id': self.client_id,
+                          'listener_id': self._listener(element_id, 'update:value'), 'args': [json.dumps(text)]})
 
     async def click(self, testid: str) -> float:
         """A click on a button: its ``click`` event, no arguments. Returns the time it was sent."""
         element_id = self.find(testid)
         listener = self._listener(element_id, 'click')
         t = self.clock()
-        await self.sio.emit('event', {'id': element_id, 'client_id': self.client_id, 'listener_id': listener,
-                                      'args': []})
+        await self._emit({'id': element_id, 'client_id': self.client_id, 'listener_id': listener, 'args': []})
         return t
 
     async def send(self, prompt: str) -> float:

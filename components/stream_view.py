@@ -52,13 +52,21 @@ class StreamView(Element, component='stream_view.js'):
         self._call('setStreaming', streaming)
 
     def _call(self, name: str, *args: Any) -> None:
-        """``run_method`` without its ``return``, in compact JSON. NiceGUI first evaluates the code as a plain
-        script and, on the SyntaxError a top-level ``return`` raises, parses it again inside an async function:
-        every update's payload would be parsed twice. Nothing here awaits a result, so nothing needs the return."""
-        if not core.is_loop_running() or not self._is_safe_to_interact():
+        """``run_method`` without its ``return``, in compact JSON, put straight into the page's outbox.
+
+        NiceGUI first evaluates ``run_method``'s code as a plain script and, on the SyntaxError a top-level
+        ``return`` raises, parses it again inside an async function: every update's payload would be parsed
+        twice. And ``run_javascript`` makes an awaitable response per call (a uuid and a background task that
+        decides whether anyone awaits it); nothing here awaits a result, and at a hundred live streams those
+        tasks were a tenth of the process's work. The message is the same ``run_javascript`` message NiceGUI
+        sends, so it keeps its place among the page's other updates and is replayed after a reconnect."""
+        client = self.client
+        if not core.is_loop_running() or not self._is_safe_to_interact() or client.is_deleted:
             return
         payload = json.dumps(args, separators=(',', ':'), ensure_ascii=False)
-        self.client.run_javascript(f'runMethod({self.id},{json.dumps(name)},{payload})')
+        target = getattr(client, '_temporary_socket_id', None) or client.id
+        client.outbox.enqueue_message('run_javascript', {'code': f'runMethod({self.id},{json.dumps(name)},{payload})'},
+                                      target)
 
     def _handle_resync(self, event: GenericEventArguments) -> None:
         if self._on_resync is not None:

@@ -57,6 +57,7 @@ class AppServices:
         # provider's first code block arrives.
         self._warm_up = asyncio.create_task(asyncio.to_thread(warm_up), name='warm-up')
         await self.storage.start()
+        self.manager.governor.start()
         orphans = await self.storage.interrupt_orphans()
         if orphans:
             log.warning('%d answer(s) were cut off by a previous stop; they are marked interrupted', len(orphans))

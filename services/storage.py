@@ -104,6 +104,16 @@ class EventRecord:
     id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One live answer's state to save (``Storage.checkpoint_many``)."""
+
+    message_id: str
+    partial: str
+    metadata: Mapping[str, Any]
+    events: Sequence[EventRecord] = ()
+
+
 class Storage:
     def __init__(self, url: str) -> None:
         self._url = url
@@ -370,23 +380,39 @@ class Storage:
     ) -> None:
         """Save the answer so far: ``partial_content``, status 'streaming', ``stream_metadata`` (replaced as a
         whole: the stream manager owns it) and the events batched since the last checkpoint, in one transaction,
-        so a crash leaves either all of it or none. Also used when a finished message is continued.
+        so a crash leaves either all of it or none.
 
         Addressed by message id alone: the stream manager writes on behalf of whoever started the stream, after
         ownership was checked when the message was created. Raises NotFound if the message is gone (e.g. its
         project was deleted mid-stream).
         """
-        partial = clean_text(partial)
-        stream_metadata = _json_object(metadata, 'metadata')
-        rows = _event_rows(events)
+        missing = await self.checkpoint_many([Checkpoint(message_id, partial, metadata, tuple(events))])
+        if missing:
+            raise NotFound(f'Message {message_id!r} was not found.')
 
-        def work(session: Session) -> None:
-            self._update_message(
-                session, message_id, rows,
-                partial_content=partial, streaming_status='streaming', stream_metadata=stream_metadata,
-            )
+    async def checkpoint_many(self, checkpoints: Sequence[Checkpoint]) -> list[str]:
+        """Several answers' checkpoints (see ``checkpoint``) in one transaction: the stream manager saves every
+        live answer on one tick, and with a hundred answers a transaction each was most of the storage
+        thread's work (a session, BEGIN and COMMIT per answer). Returns the ids of the messages that are gone;
+        the others are saved all the same."""
+        prepared = [(c.message_id, clean_text(c.partial), _json_object(c.metadata, 'metadata'), _event_rows(c.events))
+                    for c in checkpoints]
+        if not prepared:
+            return []
 
-        await self._run(work)
+        def work(session: Session) -> list[str]:
+            missing = []
+            for message_id, partial, stream_metadata, rows in prepared:
+                try:
+                    self._update_message(
+                        session, message_id, rows,
+                        partial_content=partial, streaming_status='streaming', stream_metadata=stream_metadata,
+                    )
+                except NotFound:  # nothing of it was written: the UPDATE is the first statement
+                    missing.append(message_id)
+            return missing
+
+        return await self._run(work)
 
     async def finish(
         self,

@@ -23,15 +23,18 @@ from typing import Any
 from services.continuation import ContinuationJoiner
 from services.errors import InvalidRequest, NotFound, ProviderError, ProviderStreamError
 from services.event_bus import EventBus, Subscription
+from services.load_governor import LoadGovernor
 from services.preferences import Preferences, PreferenceStore
 from services.providers.base import ChatMessage, CompletionRequest, Provider
 from services.rendering import MessageRenderer, Op
 from services.retry import RetryPolicy
-from services.storage import EventRecord, MessageRecord, Storage, clean_text
+from services.storage import Checkpoint, EventRecord, MessageRecord, Storage, clean_text
 
 log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 100_000
+#: The checkpoint tick never spins faster than this, even when tests ask for a checkpoint "every time".
+MIN_CHECKPOINT_INTERVAL = 0.01
 #: Smoothing ("typewriter") never lets the display fall further behind the provider than this...
 MAX_DISPLAY_LAG = 0.5
 #: ...and eats into a backlog at least this fast (the backlog's size divided by this many seconds), so a burst
@@ -125,8 +128,8 @@ class StreamSession:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
         self._published_any = False
-        self._last_checkpoint = time.monotonic()
-        self._writes: list[asyncio.Future[None]] = []
+        self._checkpointed = self.length  # characters saved by the last checkpoint
+        self._finishing = False  # set once the end is being written: no checkpoint may land after it
         self.task: asyncio.Task[None] | None = None
         self.stop_reason = 'stopped by the user'
         self.paused = False
@@ -167,8 +170,6 @@ class StreamSession:
             self.flush()  # a burst larger than the buffer goes out now rather than at the next tick
         else:
             self._schedule()
-        if time.monotonic() - self._last_checkpoint >= self.manager.checkpoint_interval:
-            self._checkpoint()
 
     def _smoothing(self) -> bool:
         return self.display.speed == 'smooth'
@@ -183,7 +184,7 @@ class StreamSession:
             return
         if delay is None:
             delay = 0.0 if not self._published_any else max(
-                0.0, self._last_flush + self.display.flush_interval - time.monotonic())
+                0.0, self._last_flush + self.manager.governor.interval(self.display.flush_interval) - time.monotonic())
         self._flush_handle = asyncio.get_running_loop().call_later(delay, self.flush)
 
     def _release(self, now: float, everything: bool = False) -> None:
@@ -274,14 +275,16 @@ class StreamSession:
         self.metadata['characters'] = self.length
         self.manager.bus.publish(self.topic, {'status': status, 'meta': dict(self.metadata), 'error': error})
 
-    def _checkpoint(self) -> None:
-        self._last_checkpoint = time.monotonic()
+    def checkpoint_due(self) -> Checkpoint | None:
+        """What to save on the manager's checkpoint tick: the text and metadata so far and the events since the
+        last checkpoint, when anything was written since then (a stalled or paused stream is not saved again)."""
+        if self._finishing or (self.length == self._checkpointed and not self._events):
+            return None
+        self._checkpointed = self.length
         self.metadata['characters'] = self.length
         events, self._events = self._events, []
         events.append(EventRecord('checkpoint', self.length))
-        self._writes.append(asyncio.ensure_future(
-            self.manager.storage.checkpoint(self.message_id, self.text, dict(self.metadata), events)))
-        self._writes = [w for w in self._writes if not w.done()]
+        return Checkpoint(self.message_id, self.text, dict(self.metadata), events)
 
     # --- the task ---------------------------------------------------------------------------------------------
 
@@ -454,6 +457,7 @@ class StreamSession:
         self.manager.bus.publish(self.topic, {'notice': text})
 
     async def _finish(self, status: str, error: str | None) -> None:
+        self._finishing = True
         if self._pause_timer is not None:
             self._pause_timer.cancel()
             self._pause_timer = None
@@ -506,9 +510,13 @@ class StreamManager:
         self.pause_limit = pause_limit
         self.preferences = preferences
         self._base_display = Preferences(flush_interval_ms=round(flush_interval * 1000))
+        #: Stretches every stream's flush interval while the event loop is overloaded. It measures only once
+        #: started (``AppServices.start`` does); until then the preferred intervals apply as they are.
+        self.governor = LoadGovernor()
         if preferences is not None:
             preferences.subscribe(self._preferences_changed)
         self._sessions: dict[str, StreamSession] = {}
+        self._checkpointer: asyncio.Task[None] | None = None
         self._totals: dict[str, int] = {'started': 0, 'completed': 0, 'interrupted': 0, 'error': 0}
         self._running: dict[str, int] = {}  # owner → answers generating now
         self._waiting: dict[str, list[StreamSession]] = {}  # owner → answers queued, oldest first
@@ -656,6 +664,25 @@ class StreamManager:
         self._sessions[session.message_id] = session
         session.announce()
         session.task = asyncio.create_task(session.run(), name=f'stream-{session.message_id}')
+        if self._checkpointer is None or self._checkpointer.done():
+            self._checkpointer = asyncio.create_task(self._checkpoints(), name='stream-checkpoints')
+
+    async def _checkpoints(self) -> None:
+        """Every ``checkpoint_interval``, save every live answer that grew, in one transaction; ends when no
+        answer is live (the next one starts it again). One tick for all answers rather than a timer each: a
+        transaction per answer per second was most of the storage thread's work at a hundred answers."""
+        while self._sessions:
+            await asyncio.sleep(max(self.checkpoint_interval, MIN_CHECKPOINT_INTERVAL))
+            due = [c for session in list(self._sessions.values()) if (c := session.checkpoint_due()) is not None]
+            if not due:
+                continue
+            try:
+                missing = await asyncio.shield(self.storage.checkpoint_many(due))
+            except Exception:
+                log.exception('could not save a checkpoint of %d answer(s)', len(due))
+                continue
+            for message_id in missing:
+                log.warning('message %s is gone (its project was deleted?): its checkpoint was not saved', message_id)
 
     async def _conversation_until(self, message: MessageRecord, owner: str) -> tuple[MessageRecord, list[ChatMessage]]:
         """The prompt an answer replies to, and the conversation up to and including it."""
@@ -776,3 +803,8 @@ class StreamManager:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+        await self.governor.stop()

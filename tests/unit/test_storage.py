@@ -17,7 +17,7 @@ from sqlmodel import SQLModel
 
 from models import alembic_config, default_database_url, make_engine
 from services.errors import NotFound
-from services.storage import EventRecord, Storage, clean_text
+from services.storage import Checkpoint, EventRecord, Storage, clean_text
 
 TRICKY = (
     'naïve 👩‍💻 code\r\nline\u2028sep\u2029para\ttab\x01 \\n "quotes" \'single\' ` ``` %s %% ${x} '
@@ -184,6 +184,28 @@ async def test_messages_ordered_by_seq(storage: Storage) -> None:
         await storage.add_message(other.id, 'assistant', '', reply_to=prompt.id)
     with pytest.raises(NotFound):
         await storage.add_message('missing', 'user', 'x')
+
+
+async def test_checkpoints_of_many_answers_land_together_and_a_missing_one_spoils_none(storage: Storage) -> None:
+    project = await storage.create_project('many')
+    prompt = await storage.add_message(project.id, 'user', 'q')
+    answers = [await storage.add_message(project.id, 'assistant', '', status='pending', reply_to=prompt.id)
+               for _ in range(3)]
+    missing = await storage.checkpoint_many([
+        Checkpoint(answers[0].id, TRICKY, {'characters': len(TRICKY)}, [EventRecord('checkpoint', len(TRICKY))]),
+        Checkpoint('gone', 'lost', {}, [EventRecord('checkpoint', 4)]),
+        Checkpoint(answers[2].id, 'two', {'characters': 3}),
+    ])
+    assert missing == ['gone']
+    first, second, third = [await storage.get_message(a.id) for a in answers]
+    assert first is not None and first.partial_content == TRICKY and first.streaming_status == 'streaming'
+    assert second is not None and second.partial_content == '' and second.streaming_status == 'pending'
+    assert third is not None and third.partial_content == 'two' and third.stream_metadata == {'characters': 3}
+    assert [(e.event_type, e.position) for e in await storage.list_events(answers[0].id)] == [
+        ('checkpoint', len(TRICKY))]
+    assert await storage.checkpoint_many([]) == []
+    with pytest.raises(NotFound):
+        await storage.checkpoint('gone', 'x', {})
 
 
 async def test_checkpoint_finish_and_events_keep_text_exact(storage: Storage) -> None:
