@@ -67,7 +67,7 @@ from pygments.util import ClassNotFound
 from services.errors import ConfigError
 
 __all__ = ['CodeHighlighter', 'HighlightUpdate', 'TokenPair', 'TokenType', 'available_styles', 'guess_language',
-           'highlight_block', 'highlight_css', 'render_tokens', 'split_lines']
+           'highlight_block', 'highlight_css', 'prepare_language', 'render_tokens', 'split_lines']
 
 #: pygments.token._TokenType; pygments ships no type hints, so this is Any to the type checker.
 TokenType: TypeAlias = Any
@@ -853,6 +853,22 @@ def _grammar_for(lexer: Any) -> _Grammar:
     if grammar is None:
         grammar = _GRAMMARS[type(lexer)] = _Grammar(lexer)
     return grammar
+
+
+def prepare_language(word: str) -> None:
+    """Annotate every state of a language's grammar and fill its dispatch for every ASCII character now, rather
+    than on first use. A block touches states as its code enters them, and each costs a millisecond or more
+    the first time: the first real block of a language stalled the event loop for 10-25 ms even after a
+    warm-up snippet had built the grammar. Meant for a worker thread at start-up (see ``rendering.warm_up``)."""
+    lexer = _lexer_for(_clean_word(word))
+    if lexer is None or _mode_of(lexer) not in ('regex', 'post'):
+        return
+    grammar = _grammar_for(lexer)
+    for name in list(lexer._tokens):
+        state = grammar.states[name]
+        for c in _ASCII:
+            if c not in state.dispatch:
+                state.candidates(c)
 
 
 def _mode_of(lexer: Any) -> str:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from services.blocks import BlockClosed, BlockEvent, CodeLine, CodeOpened, CodeTail, ProseExtended
-from services.highlighter import CodeHighlighter, HighlightUpdate
+from services.highlighter import CodeHighlighter, HighlightUpdate, prepare_language
 from services.parser import StreamParser
 from services.prose import ProseRenderer
 
@@ -78,6 +78,7 @@ class MessageRenderer:
         self._blocks: list[_Prose | _Code] = []
         self._ops: list[Op] = []
         self._unparsed: list[str] = []
+        self.unparsed = 0  # characters queued by feed and not parsed yet
         self.finished = False
 
     def feed(self, chunk: str) -> None:
@@ -87,12 +88,22 @@ class MessageRenderer:
         time, and at 4-character chunks the parser's per-call overhead alone costs a quarter of a pygments pass."""
         if chunk:
             self._unparsed.append(chunk)
+            self.unparsed += len(chunk)
 
     def _parse(self) -> None:
         if self._unparsed:
             text = ''.join(self._unparsed) if len(self._unparsed) > 1 else self._unparsed[0]
             self._unparsed.clear()
+            self.unparsed = 0
             self._apply(self._parser.feed(text))
+
+    def parse_ahead(self, limit: int) -> None:
+        """Parse and highlight what is queued once it reaches ``limit`` characters, without producing operations
+        yet: a provider that bursts (or one read as fast as possible) would otherwise leave the whole burst to
+        the next flush, one callback that blocks the event loop for tens of milliseconds. Done in steps of
+        ``limit``, the work is spread over the task steps that feed it, and the flush sends the same operations."""
+        if self.unparsed >= limit:
+            self._parse()
 
     def finish(self) -> None:
         """The answer ended (completely or not): resolve what the parser withheld and close every block."""
@@ -276,3 +287,4 @@ def warm_up(languages: Iterable[str] = COMMON_LANGUAGES) -> None:
     """
     for language in languages:
         render_static(f'Warm-up *text* with `code`.\n\n```{language}\nx = 1  # "s"\n```\n')
+        prepare_language(language)

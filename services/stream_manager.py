@@ -33,6 +33,9 @@ from services.storage import Checkpoint, EventRecord, MessageRecord, Storage, cl
 log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 100_000
+#: Queued text is parsed and highlighted in steps of this many characters as it arrives (a few milliseconds of
+#: work each), so a burst never leaves one flush to block the event loop with all of it.
+PARSE_AHEAD = 1024
 #: The checkpoint tick never spins faster than this, even when tests ask for a checkpoint "every time".
 MIN_CHECKPOINT_INTERVAL = 0.01
 #: Smoothing ("typewriter") never lets the display fall further behind the provider than this...
@@ -176,6 +179,7 @@ class StreamSession:
 
     def _show(self, text: str) -> None:
         self.renderer.feed(text)
+        self.renderer.parse_ahead(PARSE_AHEAD)
         self.shown += len(text)
         self._unflushed += len(text)
 
