@@ -21,9 +21,10 @@ def main(argv: list[str] | None = None) -> None:
 def run(settings: Settings) -> None:
     from nicegui import app, ui
 
-    import pages.metrics  # registers /metrics (one noqa below covers the shared name `pages`)
+    import pages.housekeeping
+    import pages.metrics  # registers /metrics
     import pages.settings  # registers /settings
-    import pages.workspace  # noqa: F401  (registers the pages)
+    import pages.workspace  # registers the pages
     from services.app_services import AppServices, install
 
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
@@ -31,6 +32,7 @@ def run(settings: Settings) -> None:
     install(services)
     app.on_startup(services.start)
     app.on_shutdown(services.stop)
+    pages.housekeeping.install(services)
     if settings.native:
         app.native.start_args['gui'] = 'qt'
     ui.run(host=settings.host, port=settings.port, title='Scribe', show=settings.show and not settings.native,

@@ -10,6 +10,7 @@ from services.event_bus import EventBus, InProcessEventBus
 from services.preferences import PreferenceStore
 from services.providers.base import Provider
 from services.providers.registry import build_providers
+from services.reclaim import Reclaimer, freeze
 from services.rendering import warm_up
 from services.retry import RetryPolicy
 from services.settings import Settings
@@ -27,6 +28,8 @@ class AppServices:
     providers: dict[str, Provider]
     manager: StreamManager
     preferences: PreferenceStore
+    #: Collects and trims a moment after pages close and answers end (see services/reclaim.py).
+    reclaimer: Reclaimer
     _warm_up: asyncio.Task[None] | None = None
 
     @classmethod
@@ -37,6 +40,7 @@ class AppServices:
                                     demo_script=settings.demo_script, demo_chunk=settings.demo_chunk,
                                     openai_api=settings.openai_api)
         preferences = PreferenceStore(storage, settings.preferences, providers=list(providers))
+        reclaimer = Reclaimer()
         manager = StreamManager(storage, bus, providers, default_provider=settings.provider,
                                 default_model=settings.model, flush_interval=settings.flush_interval,
                                 checkpoint_interval=settings.checkpoint_interval,
@@ -44,8 +48,8 @@ class AppServices:
                                 max_concurrent=settings.max_concurrent,
                                 requests_per_minute=settings.requests_per_minute,
                                 max_prompt_chars=settings.max_prompt_chars, pause_limit=settings.pause_limit,
-                                preferences=preferences)
-        return cls(settings, storage, bus, providers, manager, preferences)
+                                preferences=preferences, on_ended=reclaimer.soon)
+        return cls(settings, storage, bus, providers, manager, preferences, reclaimer)
 
     async def start(self) -> None:
         if self.settings.redis_url:
@@ -56,6 +60,8 @@ class AppServices:
         # Off the event loop and not awaited: the app serves at once, and the grammars are ready long before a
         # provider's first code block arrives.
         self._warm_up = asyncio.create_task(asyncio.to_thread(warm_up), name='warm-up')
+        # Once the grammars are built, everything alive is start-up state: freeze it out of later collections.
+        self._warm_up.add_done_callback(lambda _task: freeze())
         await self.storage.start()
         self.manager.governor.start()
         orphans = await self.storage.interrupt_orphans()
@@ -63,6 +69,7 @@ class AppServices:
             log.warning('%d answer(s) were cut off by a previous stop; they are marked interrupted', len(orphans))
 
     async def stop(self) -> None:
+        self.reclaimer.cancel()
         await self.manager.shutdown()
         for provider in self.providers.values():
             await provider.aclose()

@@ -498,7 +498,8 @@ class StreamManager:
                  flush_interval: float = 0.04, checkpoint_interval: float = 1.0,
                  retry_policy: RetryPolicy | None = None, max_concurrent: int = 4, requests_per_minute: int = 30,
                  max_prompt_chars: int = MAX_PROMPT_CHARS, stall_timeout: float = 120.0,
-                 pause_limit: float = 600.0, preferences: PreferenceStore | None = None) -> None:
+                 pause_limit: float = 600.0, preferences: PreferenceStore | None = None,
+                 on_ended: Callable[[], None] | None = None) -> None:
         self.storage = storage
         self.bus = bus
         self.providers = dict(providers)
@@ -513,6 +514,7 @@ class StreamManager:
         self.stall_timeout = stall_timeout
         self.pause_limit = pause_limit
         self.preferences = preferences
+        self._on_ended = on_ended  # called after each answer ends (the app reclaims memory a moment later)
         self._base_display = Preferences(flush_interval_ms=round(flush_interval * 1000))
         #: Stretches every stream's flush interval while the event loop is overloaded. It measures only once
         #: started (``AppServices.start`` does); until then the preferred intervals apply as they are.
@@ -797,6 +799,8 @@ class StreamManager:
         self._totals[session.status] = self._totals.get(session.status, 0) + 1
         self._sessions.pop(session.message_id, None)
         self.bus.close_topic(session.topic)
+        if self._on_ended is not None:
+            self._on_ended()
 
     async def shutdown(self) -> None:
         """Server stopping: every running answer is saved as interrupted, never left 'streaming'."""

@@ -1,0 +1,91 @@
+"""Giving memory back after pages and streams end.
+
+A closed page leaves its elements as reference cycles (element ↔ client ↔ slot), which only the cyclic
+collector frees, and CPython runs a full collection rarely (its thresholds count allocations, not bytes). Between
+full collections the garbage of dozens of closed pages piles up, the allocator takes fresh arenas for the next
+pages, and those arenas stay with the process: pymalloc returns an arena only when every object in it is gone,
+and glibc keeps freed heap pages unless asked. The memory bench saw 1,000 answers (25 pages at a time) grow the
+process by about 110 MB while live Python data grew by 5 MB.
+
+So: ``freeze`` the objects alive after start-up (modules, grammars, the markdown parser) into the permanent
+generation, which makes a full collection cost milliseconds instead of tens; then, a moment after pages or
+streams end (``soon``), collect, so the next pages reuse that memory, and hand glibc's free pages back to the
+system (``malloc_trim``). Nothing here depends on NiceGUI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import gc
+import logging
+from collections.abc import Callable
+
+__all__ = ['Reclaimer', 'freeze', 'trim']
+
+log = logging.getLogger(__name__)
+
+
+def _load_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library('c')
+    if name is None:
+        return None
+    try:
+        function = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+    function.argtypes = [ctypes.c_size_t]
+    function.restype = ctypes.c_int
+    return function
+
+
+_TRIM = _load_trim()
+
+
+def trim() -> bool:
+    """Return the C heap's free pages to the system; False where the C library has no ``malloc_trim``."""
+    if _TRIM is None:
+        return False
+    _TRIM(0)
+    return True
+
+
+def freeze() -> None:
+    """Collect once, then move every surviving object to the permanent generation: start-up objects live as long
+    as the process, and later full collections no longer walk them."""
+    gc.collect()
+    gc.freeze()
+
+
+class Reclaimer:
+    """Debounced ``collect + trim``: ``soon()`` may be called for every closed page or ended stream; the work runs
+    once, ``delay`` seconds after the first call of a burst, and never more often than that."""
+
+    def __init__(self, delay: float = 2.0, *, collect: Callable[[], object] = gc.collect,
+                 release: Callable[[], object] = trim) -> None:
+        self.delay = delay
+        self._collect = collect
+        self._release = release
+        self._handle: asyncio.TimerHandle | None = None
+        self.runs = 0
+
+    def soon(self) -> None:
+        if self._handle is None:
+            with contextlib.suppress(RuntimeError):  # no running loop (shutting down): nothing to do
+                self._handle = asyncio.get_running_loop().call_later(self.delay, self._run)
+
+    def _run(self) -> None:
+        self._handle = None
+        self.runs += 1
+        try:
+            self._collect()
+            self._release()
+        except Exception:  # housekeeping must never take the app down
+            log.exception('reclaiming memory failed')
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
