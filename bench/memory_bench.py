@@ -7,10 +7,14 @@ provider replaying ``bench/answer.py``'s answer, per-user limits raised, ``SCRIB
 1. **Growth.** Unpaced answers (``--demo-speed inf``) of ``--chars`` characters, each sent from and watched by an
    emulated browser (``bench/sio_client.py``) that closes its tab when the answer is complete; ``--concurrency``
    browsers at a time, on a pool of ``--pool`` projects made before the app starts (one user's projects; each
-   page lists them all and shows up to 20 messages). After 10 streams, and again after ``--streams``, the bench
-   waits until NiceGUI has deleted every closed page (its reconnect timeout) and reads the resident memory (VmRSS,
-   after a full collection). Target: growth ≤ 20 MB. RSS is also sampled every 10 % of the way (without waiting,
-   no collection) to show whether it levels off (caches filling) or keeps climbing (a leak).
+   page lists them all and shows up to 20 messages), each already holding ``--history`` messages so that its
+   pages are as large at the first reading as at the last: the growth is then what the answers leave behind, not
+   pages filling up with history (``--history 0 --concurrency 25`` gives the earlier, harsher set-up, where the
+   first reading also comes before the most pages were open at once). After 10 streams, and again after
+   ``--streams``, the bench waits until NiceGUI has deleted every closed page (its reconnect timeout) and reads the
+   resident memory (VmRSS, after a full collection). Target: growth ≤ 20 MB. RSS is also sampled every 10 % of
+   the way (without waiting, no collection) to show whether it levels off (caches filling) or keeps climbing (a
+   leak).
 2. **Nothing outlives its stream and its viewers.** After the settle, ``/metrics`` must show no active stream, no
    bus topic, no subscription, NiceGUI clients back to the count before the first page, and ``/debug/memory`` no
    live ``StreamSession``, ``MessageRenderer``, subscription, topic, card or ``StreamView``.
@@ -136,6 +140,21 @@ class Streams:
         # its own answer (a page shows every new message of its project, whoever sent it)
         await asyncio.gather(*(worker(self.projects[w % len(self.projects)])
                                for w in range(min(self.concurrency, count))))
+
+
+async def fill_history(data_dir: Path, projects: list[str], messages: int, answer: str) -> None:
+    """``messages`` completed messages (question and answer in turn) in each project, written before the app
+    starts."""
+    from services.storage import Storage
+    storage = Storage(f'sqlite:///{data_dir / "scribe.db"}')
+    await storage.start()
+    try:
+        for project in projects:
+            for i in range(messages // 2):
+                question = await storage.add_message(project, 'user', f'Earlier question {i}')
+                await storage.add_message(project, 'assistant', answer, reply_to=question.id)
+    finally:
+        await storage.close()
 
 
 async def growth_phase(server: AppServer, reference: Reference, projects: list[str], *, streams: int,
@@ -371,7 +390,11 @@ def _keep_log(server: AppServer, folder: Path | None, name: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog='python -m bench.memory_bench', description=__doc__.split('\n\n')[0])
     p.add_argument('--streams', type=int, default=1000, help='answers in the growth phase (1000)')
-    p.add_argument('--concurrency', type=int, default=25, help='browsers at a time (25)')
+    p.add_argument('--concurrency', type=int, default=10, help='browsers at a time (10: the first reading, after 10 '
+                   'answers, has then seen as many pages at once as every later one)')
+    p.add_argument('--history', type=int, default=20, help='messages each pool project holds before the app starts '
+                   '(20, what a page shows): pages are as large at the first reading as at the last, so the growth '
+                   'is what the answers leave behind, not pages filling up (0: empty projects)')
     p.add_argument('--pool', type=int, default=None, help='projects the growth phase uses (default: one per '
                    'browser at a time, i.e. --concurrency)')
     p.add_argument('--chars', type=int, default=1500, help='answer length in the growth phase (1500)')
@@ -387,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args.pool = args.pool or args.concurrency
     config = {'streams': args.streams, 'concurrency': args.concurrency, 'pool': args.pool, 'chars': args.chars,
+              'history': args.history,
               'active': args.active, 'active_speed': args.active_speed, 'active_chars': args.active_chars,
               'tracemalloc': args.tracemalloc,
               'machine': f'{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}',
@@ -405,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
             env['PYTHONTRACEMALLOC'] = str(args.tracemalloc)
         data = Path(tmp) / 'growth'
         projects = asyncio.run(create_projects(data, args.pool))
+        if args.history:
+            asyncio.run(fill_history(data, projects, args.history, script))
         print(f'growth phase: {args.streams:,} answers …', flush=True)
         server = AppServer(['--provider', 'demo', '--demo-script', str(script_file), '--demo-chunk', '4',
                             '--demo-speed', 'inf', *limits], data, env=env)

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nicegui import background_tasks, ui
+from nicegui.element import Element
 
 from components.stream_view import Op, StreamView
 from services.event_bus import BusEvent, Subscription
@@ -85,13 +86,49 @@ def _totals(meta: dict[str, Any]) -> str:
     return ' · '.join(parts)
 
 
+class Text(Element):
+    """A text element without ``ui.label``'s bindings: a card holds several, and every element built is time
+    before the first character (server) and work in each of the page's re-renders (browser). Setting ``text``
+    sends an update only when it changes."""
+
+    def __init__(self, text: str = '', *, tag: str = 'span', classes: str = '', props: dict[str, Any] | None = None
+                 ) -> None:
+        super().__init__(tag)
+        self._text = text
+        if classes:
+            self._classes.extend(classes.split())
+        if props:
+            self._props.update(props)
+
+    @property
+    def text(self) -> str:
+        return self._text or ''
+
+    @text.setter
+    def text(self, value: str) -> None:
+        if value != self._text:
+            self._text = value
+            self.update()
+
+
 class UserCard(ui.element):
     def __init__(self, message_id: str, text: str) -> None:
         super().__init__('div')
-        self.classes('scribe-msg scribe-user').props(
-            f'data-testid=message data-message-id={message_id} data-role=user data-status=completed')
+        self.classes('scribe-msg scribe-user')
+        self._props.update({'data-testid': 'message', 'data-message-id': message_id, 'data-role': 'user',
+                            'data-status': 'completed'})
         with self:
-            ui.label(text).classes('scribe-user-text').props('data-testid=message-content')
+            Text(text, tag='div', classes='scribe-user-text', props={'data-testid': 'message-content'})
+
+
+#: The controls, in the order they appear: (label, icon). Each exists only while it applies (see ``_controls``).
+CONTROLS = {
+    'stop': ('Stop', 'stop'),
+    'pause': ('Pause', 'pause'),
+    'resume': ('Resume', 'play_arrow'),
+    'continue': ('Continue', 'play_arrow'),
+    'retry': ('Retry', 'refresh'),
+}
 
 
 class AssistantCard(ui.element):
@@ -126,66 +163,111 @@ class AssistantCard(ui.element):
         self._live_display = live_display
         self._instant = speed == 'instant'
         self._quiet_shown = False
-        self.classes('scribe-msg scribe-assistant').props(
-            f'data-testid=message data-message-id={message_id} data-role=assistant data-status={status}')
+        self._buttons: dict[str, Text] = {}
+        self._notice: Text | None = None
+        self._progress: Element | None = None
+        self._error: Text | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self.classes('scribe-msg scribe-assistant')
+        self._props.update({'data-testid': 'message', 'data-message-id': message_id, 'data-role': 'assistant',
+                            'data-status': status})
+        # Only what applies now is built (the controls, a notice, the progress bar, the error come and go): each
+        # element is time before the first character on the server and work in every re-render of the page.
         with self:
-            with ui.row().classes('scribe-msg-head items-center no-wrap'):
-                self.status_box = ui.element('span').classes('scribe-status').props(
-                    f'data-testid=stream-status data-status={status}')
-                with self.status_box:
-                    self.status_icon = ui.icon(STATUS_ICONS[status][0], size='18px')
-                    self.status_word = ui.label(STATUS_ICONS[status][1])
-                self.rate = ui.label('' if status in LIVE else _totals(metadata)).classes('scribe-rate').props(
-                    'data-testid=stream-rate')
-                self.model = ui.label(_model_of(metadata)).classes('scribe-model').props('data-testid=stream-model')
-                self.model.props['data-provider'] = str(metadata.get('provider') or '')
-                self.model.props['data-model'] = str(metadata.get('model') or '')
-                ui.space()
-                self.stop_button = ui.button('Stop', icon='stop', on_click=self._stop).props(
-                    'flat dense size=sm no-caps data-testid=stop-button')
-                self.pause_button = ui.button('Pause', icon='pause', on_click=self._pause).props(
-                    'flat dense size=sm no-caps data-testid=pause-button')
-                self.resume_button = ui.button('Resume', icon='play_arrow', on_click=self._resume).props(
-                    'flat dense size=sm no-caps data-testid=resume-button')
-                self.continue_button = ui.button('Continue', icon='play_arrow', on_click=self._continue).props(
-                    'flat dense size=sm no-caps data-testid=continue-button')
-                self.retry_button = ui.button('Retry', icon='refresh', on_click=self._retry).props(
-                    'flat dense size=sm no-caps data-testid=retry-button')
-            self.notice = ui.label(metadata.get('switched') or '').classes('scribe-notice').props(
-                'data-testid=stream-notice')
-            self.progress = ui.linear_progress(show_value=False, size='3px').classes('scribe-progress').props(
-                'indeterminate data-testid=stream-progress')
-            self.progress.set_visibility(False)
+            with Element('div').classes('scribe-msg-head') as self.head:
+                icon, word = STATUS_ICONS[status]
+                self.status_box = Text(word, classes='scribe-status scribe-icon', props={
+                    'data-testid': 'stream-status', 'data-status': status, 'data-icon': icon})
+                self.rate = Text('' if status in LIVE else _totals(metadata), classes='scribe-rate',
+                                 props={'data-testid': 'stream-rate'})
+                self.model = Text(_model_of(metadata), classes='scribe-model', props={
+                    'data-testid': 'stream-model', 'data-provider': str(metadata.get('provider') or ''),
+                    'data-model': str(metadata.get('model') or '')})
             # Streaming off: even the text written before this card was built waits for the end (a snapshot to
             # send first, then the events after it).
             hold = not live_display and status in LIVE and bool(ops)
             self._pending_snapshot: tuple[int, list[Op]] | None = (position, ops) if hold else None
             self.view = StreamView([] if hold else ops, position, streaming=status in LIVE, on_resync=self._resync)
-            self.view.props('data-testid=message-content')
-            self.error_label = ui.label(error or '').classes('scribe-error')
-            self.error_label.set_visibility(bool(error))
+            self.view.props['data-testid'] = 'message-content'
+        self._set_notice(metadata.get('switched') or '')
+        self._set_error(error or '')
         self._task: asyncio.Task[None] | None = None
-        self._timer = ui.timer(1.0, self._tick, active=status in LIVE)
         self._controls()
         self._show_quiet()
+        self._tick_while_live()
         self.client.on_delete(self._cancel)
         self._subscription: Subscription | None = subscription
         if subscription is not None:
             self._task = background_tasks.create(self._follow(subscription), name=f'follow-{message_id}')
 
+    def _insert(self, element: Element, before: Element | None) -> None:
+        """Move a child built late to its place: just before ``before`` (the end when None)."""
+        children = self.default_slot.children
+        index = children.index(before) if before is not None else len(children)
+        if children.index(element) != index - 1:
+            element.move(self, target_index=index)
+
+    def _set_notice(self, text: str) -> None:
+        if not text:
+            if self._notice is not None:
+                self._notice.delete()
+                self._notice = None
+        elif self._notice is None:
+            with self:
+                self._notice = Text(text, tag='div', classes='scribe-notice', props={'data-testid': 'stream-notice'})
+            self._insert(self._notice, self._progress or self.view)
+        else:
+            self._notice.text = text
+
+    def _set_error(self, text: str) -> None:
+        if not text:
+            if self._error is not None:
+                self._error.delete()
+                self._error = None
+        elif self._error is None:
+            with self:
+                self._error = Text(text, tag='div', classes='scribe-error')
+        else:
+            self._error.text = text
+
+    def _button(self, name: str, wanted: bool) -> None:
+        button = self._buttons.get(name)
+        if not wanted:
+            if button is not None:
+                del self._buttons[name]
+                button.delete()
+            return
+        if button is not None:
+            return
+        label, icon = CONTROLS[name]
+        with self.head:
+            button = Text(label, tag='button', classes='scribe-ctl scribe-icon', props={
+                'type': 'button', 'data-icon': icon, 'data-testid': f'{name}-button'})
+        button.on('click', getattr(self, f'_{name}'))
+        self._buttons[name] = button
+        # After the status, the rate, the model and the controls that come before it.
+        order = list(CONTROLS)
+        later = [self._buttons[n] for n in order[order.index(name) + 1:] if n in self._buttons]
+        if later:
+            button.move(self.head, target_index=self.head.default_slot.children.index(later[0]))
+
+    def _enable(self, name: str, enabled: bool) -> None:
+        button = self._buttons.get(name)
+        if button is not None and bool(button.props.get('disabled')) == enabled:
+            button.props['disabled'] = not enabled
+
     def _controls(self) -> None:
         """Show only the controls that can act now."""
         live = self.status in LIVE
-        self.stop_button.set_visibility(live)
-        self.stop_button.enable()
         can_pause = self._on_pause is not None
-        self.pause_button.set_visibility(live and not self.paused and can_pause)
+        self._button('stop', live)
+        self._enable('stop', True)
+        self._button('pause', live and not self.paused and can_pause)
         # A pause that outlasted its limit ended the request: Resume continues the answer from its text.
-        self.resume_button.set_visibility(can_pause and self.paused and (live or self.status == 'interrupted'))
-        self.continue_button.set_visibility(not live and self.has_text and self._on_continue is not None
-                                            and self.status in ('interrupted', 'error') and not self.paused)
-        self.retry_button.set_visibility(not live and self._on_retry is not None)
-        self.notice.set_visibility(bool(self.notice.text))
+        self._button('resume', can_pause and self.paused and (live or self.status == 'interrupted'))
+        self._button('continue', not live and self.has_text and self._on_continue is not None
+                     and self.status in ('interrupted', 'error') and not self.paused)
+        self._button('retry', not live and self._on_retry is not None)
 
     def follow(self, ops: list[Op], position: int, status: str, subscription: Subscription) -> None:
         """Follow the message live again (after Continue): its state at ``position``, then its events."""
@@ -198,31 +280,33 @@ class AssistantCard(ui.element):
         self.view.set_streaming(True)
         self._set_status(status, {}, None)
         self._show_quiet()
-        self.error_label.set_visibility(False)
+        self._set_error('')
+        self._tick_while_live()
         self._rate_base = None
         self._subscription = subscription
         self._task = background_tasks.create(self._follow(subscription), name=f'follow-{self.message_id}')
 
     async def _continue(self) -> None:
-        self.continue_button.disable()
+        self._enable('continue', False)
         try:
             if self._on_continue is not None:
                 await self._on_continue(self)
         finally:
-            self.continue_button.enable()
+            self._enable('continue', True)
 
     async def _retry(self) -> None:
-        self.retry_button.disable()
+        self._enable('retry', False)
         try:
             if self._on_retry is not None:
                 await self._on_retry(self)
         finally:
-            self.retry_button.enable()
+            self._enable('retry', True)
 
     def _cancel(self) -> None:
-        for task in (self._task, self._drain):
+        for task in (self._task, self._drain, self._ticker):
             if task is not None and not task.done():
                 task.cancel()
+        self._ticker = None  # cancelled is not yet done: let ``_tick_while_live`` start a new one at once
         # A task cancelled before its first step never runs _follow's ``finally``: close the subscription here too
         # (closing twice is harmless), or its topic and every event in it would outlive the stream.
         if self._subscription is not None:
@@ -230,7 +314,7 @@ class AssistantCard(ui.element):
             self._subscription = None
 
     async def _stop(self) -> None:
-        self.stop_button.disable()
+        self._enable('stop', False)
         if self._on_stop is not None:
             await self._on_stop(self.message_id)
 
@@ -266,8 +350,7 @@ class AssistantCard(ui.element):
             self._count(int(payload['n']))
             self.has_text = True
         if 'notice' in payload:
-            self.notice.text = payload['notice']
-            self.notice.set_visibility(True)
+            self._set_notice(payload['notice'])
         if 'paused' in payload:
             self._set_paused(bool(payload['paused']))
         if 'status' in payload:
@@ -291,11 +374,16 @@ class AssistantCard(ui.element):
         if quiet == self._quiet_shown:
             return
         self._quiet_shown = quiet
-        self.progress.set_visibility(quiet)
         if quiet:
             self.classes(add='scribe-quiet')
+            with self:
+                self._progress = Element('div').classes('scribe-progress').props('data-testid=stream-progress')
+            self._insert(self._progress, self.view)
         else:
             self.classes(remove='scribe-quiet')
+            if self._progress is not None:
+                self._progress.delete()
+                self._progress = None
 
     def _send(self) -> None:
         if self.quiet:
@@ -368,7 +456,7 @@ class AssistantCard(ui.element):
 
     def _set_paused(self, paused: bool) -> None:
         self.paused = paused
-        self.status_word.text = 'paused' if paused else STATUS_ICONS[self.status][1]
+        self.status_box.text = 'paused' if paused else STATUS_ICONS[self.status][1]
         self.view.set_streaming(not paused and self.status in LIVE)
         self._controls()
 
@@ -377,14 +465,25 @@ class AssistantCard(ui.element):
             await self._on_pause(self, True)
 
     async def _resume(self) -> None:
-        self.resume_button.disable()
+        self._enable('resume', False)
         try:
             if self._on_pause is not None:
                 await self._on_pause(self, False)
             if (self.paused and self.status in LIVE) or self._held:
                 self._release()  # this page's own hold ends now, whatever the server still had to say
         finally:
-            self.resume_button.enable()
+            self._enable('resume', True)
+
+    def _tick_while_live(self) -> None:
+        """Once a second while the answer is live, ``_tick``. A task rather than a ``ui.timer``: that is an element
+        (a Vue component in the page), kept on every card, live or not."""
+        if self.status in LIVE and (self._ticker is None or self._ticker.done()):
+            self._ticker = background_tasks.create(self._ticking(), name=f'tick-{self.message_id}')
+
+    async def _ticking(self) -> None:
+        while self.status in LIVE:
+            await asyncio.sleep(1.0)
+            self._tick()
 
     def _tick(self) -> None:
         """Slow or stuck: while nothing arrives, say for how long."""
@@ -412,32 +511,29 @@ class AssistantCard(ui.element):
             return
         previous, self.status = self.status, status
         icon, word = STATUS_ICONS.get(status, STATUS_ICONS['error'])
-        self.props(f'data-status={status}')
-        self.status_box.props(f'data-status={status}')
-        self.status_icon.name = icon
-        self.status_word.text = word
+        self._props['data-status'] = status
+        self.status_box.props.update({'data-status': status, 'data-icon': icon})
         live = status in LIVE
-        self._timer.active = live
-        if self.paused and live:
-            self.status_word.text = 'paused'
+        self.status_box.text = 'paused' if self.paused and live else word
+        if live:
+            self._tick_while_live()
         if meta.get('time_to_first_char') is not None:
             self._first_char_s = float(meta['time_to_first_char'])
         if status == 'streaming' and previous != 'streaming':
             # Text is flowing: a retry notice is resolved; a fallback notice stays to say who answered.
-            self.notice.text = meta.get('switched') or ''
+            self._set_notice(meta.get('switched') or '')
         if meta.get('model') or meta.get('provider'):
             self.model.text = _model_of(meta)
-            self.model.props['data-provider'] = str(meta.get('provider') or '')
-            self.model.props['data-model'] = str(meta.get('model') or '')
+            self.model.props.update({'data-provider': str(meta.get('provider') or ''),
+                                     'data-model': str(meta.get('model') or '')})
         if not live:
             self.view.set_streaming(False)
             self.rate.text = _totals(meta)
             self.paused = bool(meta.get('paused'))
             if status == 'completed':
-                self.notice.text = meta.get('switched') or ''
+                self._set_notice(meta.get('switched') or '')
         if error:
-            self.error_label.text = error
-            self.error_label.set_visibility(True)
+            self._set_error(error)
         self._show_quiet()
         self._controls()
 

@@ -124,7 +124,7 @@ def render_metrics() -> str:
         governor = services.manager.governor
         out.metric('scribe_flush_stretch', 'gauge', 'Factor the flush interval is stretched by while the event '
                    'loop is overloaded (1 = the preferred interval).', round(governor.stretch, 3))
-        out.metric('scribe_event_loop_utilisation', 'gauge', 'Share of wall time the event loop thread spent on '
+        out.metric('scribe_loop_utilisation', 'gauge', 'Share of wall time the event loop thread spent on '
                    'the CPU, smoothed.', round(governor.utilisation, 3))
     clients = list(Client.instances.values())
     out.metric('scribe_clients', 'gauge', 'NiceGUI clients (pages) held in memory.', len(clients))

@@ -19,6 +19,7 @@ from nicegui.events import KeyEventArguments
 from components.appearance import Appearance
 from components.autoscroll import AutoScroll
 from components.connection_status import connection_status
+from components.dark_mode_guard import guard_dark_mode
 from components.earlier import EarlierMessages
 from components.message_card import AssistantCard, UserCard
 from components.quick_settings import QuickSettings
@@ -71,6 +72,7 @@ async def page_look(services: AppServices, on_change: Callable[[Preferences], No
     store = services.preferences
     prefs = await store.get(OWNER)
     ui.add_css(CSS)
+    guard_dark_mode()
     return Appearance(prefs, owner=OWNER, subscribe=store.subscribe, on_change=on_change, preview=preview)
 
 
@@ -350,7 +352,6 @@ class Workspace:
             self.export_button.set_visibility(True)
             self._watch()
             self._show([user])
-            self.autoscroll.jump()
             # A provider that answers at once: its first characters arrive with the card itself, in one update,
             # instead of a card and then, after the browser has drawn it, another message with the text.
             manager = self.services.manager
@@ -361,6 +362,8 @@ class Workspace:
         finally:
             held, self._held = self._held or [], None
             self._show(held)
+        # One jump, once both cards exist (they go out together): each is a message the browser handles, with a
+        # layout, before it can draw the answer's first characters.
         self.autoscroll.jump()
 
 

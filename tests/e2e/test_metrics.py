@@ -75,7 +75,10 @@ async def _follow_one_answer(app: AppProcess) -> tuple[str | None, bool, dict[st
         await browser.send('Write the greeting function.')
         during: dict[str, float] = {}
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not during.get('scribe_streams_active'):
+        # Until the stream runs and the page's card follows it: the card subscribes once the answer's first
+        # characters are there (it may wait a moment for them), not at the instant the stream starts.
+        while time.monotonic() < deadline and not (during.get('scribe_streams_active')
+                                                   and during.get('scribe_bus_subscriptions')):
             during = parse_metrics((await asyncio.to_thread(_get, app.url + '/metrics'))[0])
             await asyncio.sleep(0.05)
         message, status = await browser.wait_for_answer(timeout=60)
