@@ -10,6 +10,7 @@ import asyncio
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -176,12 +177,15 @@ class Workspace:
                 self.quick.apply(self.services.preferences.cached(OWNER))
 
     def _project_list(self) -> None:
-        with ui.list().classes('scribe-projects w-full').props('dense data-testid=project-list'):
-            for p in self.projects:
-                active = self.project is not None and p.id == self.project.id
-                with ui.item(on_click=lambda p=p: ui.navigate.to(f'/projects/{p.id}')).classes(
-                        'active' if active else '').props(f'clickable data-project-id={p.id}'), ui.item_section():
-                    ui.item_label(p.title).classes('ellipsis')
+        """One element for the whole list, plain links inside: an element, a section, a label and a click handler
+        per project came to 300 elements on every page of a user with a hundred projects, built on every page load
+        and walked by every update of the page, and they made a full garbage collection take half a second."""
+        current_id = self.project.id if self.project is not None else None
+        links = ''.join(
+            f'<a class="scribe-project{" active" if p.id == current_id else ""}" href="/projects/{escape(p.id)}" '
+            f'data-project-id="{escape(p.id)}" title="{escape(p.title)}">{escape(p.title)}</a>'
+            for p in self.projects)
+        ui.html(links, sanitize=False, tag='nav').classes('scribe-projects').props('data-testid=project-list')
 
     async def _retitle(self, title: str) -> None:
         assert self.project is not None

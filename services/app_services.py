@@ -49,6 +49,7 @@ class AppServices:
                                 requests_per_minute=settings.requests_per_minute,
                                 max_prompt_chars=settings.max_prompt_chars, pause_limit=settings.pause_limit,
                                 preferences=preferences, on_ended=reclaimer.soon)
+        reclaimer.busy = lambda: bool(manager.active_ids())
         return cls(settings, storage, bus, providers, manager, preferences, reclaimer)
 
     async def start(self) -> None:

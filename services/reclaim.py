@@ -10,7 +10,7 @@ process by about 110 MB while live Python data grew by 5 MB.
 So: ``freeze`` the objects alive after start-up (modules, grammars, the markdown parser) into the permanent
 generation, which makes a full collection cost milliseconds instead of tens; then, a moment after pages or
 streams end (``soon``), collect, so the next pages reuse that memory, and hand glibc's free pages back to the
-system (``malloc_trim``). Nothing here depends on NiceGUI.
+system (``malloc_trim``), once nothing is streaming. Nothing here depends on NiceGUI.
 """
 
 from __future__ import annotations
@@ -52,11 +52,21 @@ def trim() -> bool:
     return True
 
 
+#: Allocations between young collections (CPython's default is 700). A flush allocates hundreds of objects that
+#: live a few milliseconds (operations, messages on their way to a page); at 700 the young collection runs over a
+#: hundred times a second at load, promotes those that are still in flight, and the promoted ones trigger a full
+#: collection every few seconds: 100-200 ms with a hundred pages open, a stall for every stream. At 20,000 they
+#: are gone by refcount before the next young collection looks, which costs a few milliseconds.
+YOUNG_THRESHOLD = 20_000
+
+
 def freeze() -> None:
     """Collect once, then move every surviving object to the permanent generation: start-up objects live as long
-    as the process, and later full collections no longer walk them."""
+    as the process, and later full collections no longer walk them. Also sets the young threshold above."""
     gc.collect()
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
 class Reclaimer:
@@ -64,10 +74,13 @@ class Reclaimer:
     once, ``delay`` seconds after the first call of a burst, and never more often than that."""
 
     def __init__(self, delay: float = 2.0, *, collect: Callable[[], object] = gc.collect,
-                 release: Callable[[], object] = trim) -> None:
+                 release: Callable[[], object] = trim, busy: Callable[[], bool] = lambda: False) -> None:
         self.delay = delay
         self._collect = collect
         self._release = release
+        #: While this says so (answers are streaming), the work waits: a full collection with a hundred pages
+        #: open took half a second, and every live stream would stall for that long.
+        self.busy = busy
         self._handle: asyncio.TimerHandle | None = None
         self.runs = 0
 
@@ -78,6 +91,9 @@ class Reclaimer:
 
     def _run(self) -> None:
         self._handle = None
+        if self.busy():
+            self.soon()
+            return
         self.runs += 1
         try:
             self._collect()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from services.reclaim import Reclaimer, freeze, trim
+from services.reclaim import YOUNG_THRESHOLD, Reclaimer, freeze, trim
 
 
 async def test_a_burst_of_calls_runs_the_work_once_after_the_delay() -> None:
@@ -41,6 +41,17 @@ async def test_cancel_drops_a_pending_run() -> None:
     assert reclaimer.runs == 0
 
 
+async def test_the_work_waits_while_answers_stream() -> None:
+    streaming = [True]
+    reclaimer = Reclaimer(0.02, collect=lambda: None, release=lambda: None, busy=lambda: streaming[0])
+    reclaimer.soon()
+    await asyncio.sleep(0.07)
+    assert reclaimer.runs == 0
+    streaming[0] = False
+    await asyncio.sleep(0.05)
+    assert reclaimer.runs == 1
+
+
 def test_without_a_loop_soon_does_nothing() -> None:
     reclaimer = Reclaimer(0.01)
     reclaimer.soon()
@@ -48,9 +59,12 @@ def test_without_a_loop_soon_does_nothing() -> None:
 
 
 def test_freeze_moves_live_objects_out_of_collections_and_trim_runs() -> None:
+    thresholds = gc.get_threshold()
     try:
         freeze()
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
     assert trim() in (True, False)  # glibc here: True; elsewhere there is nothing to trim
