@@ -35,9 +35,12 @@ def run(settings: Settings) -> None:
     pages.housekeeping.install(services)
     if settings.native:
         app.native.start_args['gui'] = 'qt'
+    # Tailwind off: its in-browser runtime re-scans the page on every DOM change, and a streaming answer is a
+    # stream of DOM changes (a quarter of the browser's CPU while an answer streamed); scribe.css has the few
+    # utility classes the pages use.
     ui.run(host=settings.host, port=settings.port, title='Scribe', show=settings.show and not settings.native,
            native=settings.native, reload=False, storage_secret=settings.storage_secret, favicon='✍️',
-           uvicorn_logging_level='warning', show_welcome_message=settings.show)
+           uvicorn_logging_level='warning', show_welcome_message=settings.show, tailwind=False)
 
 
 if __name__ in {'__main__', '__mp_main__'}:
