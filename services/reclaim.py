@@ -21,6 +21,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import time
 from collections.abc import Callable
 
 __all__ = ['Reclaimer', 'freeze', 'trim']
@@ -73,27 +74,35 @@ class Reclaimer:
     """Debounced ``collect + trim``: ``soon()`` may be called for every closed page or ended stream; the work runs
     once, ``delay`` seconds after the first call of a burst, and never more often than that."""
 
-    def __init__(self, delay: float = 2.0, *, collect: Callable[[], object] = gc.collect,
-                 release: Callable[[], object] = trim, busy: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, delay: float = 2.0, *, max_wait: float = 10.0, collect: Callable[[], object] = gc.collect,
+                 release: Callable[[], object] = trim, busy: Callable[[], bool] = lambda: False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.delay = delay
+        self.max_wait = max_wait
+        self._clock = clock
+        self._asked: float | None = None  # when the pending run was first asked for
         self._collect = collect
         self._release = release
-        #: While this says so (answers are streaming), the work waits: a full collection with a hundred pages
-        #: open took half a second, and every live stream would stall for that long.
+        #: While this says so (answers are streaming), the work waits, for at most ``max_wait`` seconds: a full
+        #: collection with a hundred pages open takes a few hundred milliseconds, a stall for every live stream,
+        #: but with answers streaming all the time the garbage of closed pages must still go.
         self.busy = busy
         self._handle: asyncio.TimerHandle | None = None
         self.runs = 0
 
     def soon(self) -> None:
+        if self._asked is None:
+            self._asked = self._clock()
         if self._handle is None:
             with contextlib.suppress(RuntimeError):  # no running loop (shutting down): nothing to do
                 self._handle = asyncio.get_running_loop().call_later(self.delay, self._run)
 
     def _run(self) -> None:
         self._handle = None
-        if self.busy():
+        if self.busy() and self._asked is not None and self._clock() - self._asked < self.max_wait:
             self.soon()
             return
+        self._asked = None
         self.runs += 1
         try:
             self._collect()
@@ -102,6 +111,7 @@ class Reclaimer:
             log.exception('reclaiming memory failed')
 
     def cancel(self) -> None:
+        self._asked = None
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -52,6 +52,15 @@ async def test_the_work_waits_while_answers_stream() -> None:
     assert reclaimer.runs == 1
 
 
+async def test_busy_defers_the_work_only_up_to_max_wait() -> None:
+    reclaimer = Reclaimer(0.02, max_wait=0.1, collect=lambda: None, release=lambda: None, busy=lambda: True)
+    reclaimer.soon()
+    await asyncio.sleep(0.06)
+    assert reclaimer.runs == 0
+    await asyncio.sleep(0.15)
+    assert reclaimer.runs == 1
+
+
 def test_without_a_loop_soon_does_nothing() -> None:
     reclaimer = Reclaimer(0.01)
     reclaimer.soon()
