@@ -74,7 +74,7 @@ class Reclaimer:
     """Debounced ``collect + trim``: ``soon()`` may be called for every closed page or ended stream; the work runs
     once, ``delay`` seconds after the first call of a burst, and never more often than that."""
 
-    def __init__(self, delay: float = 2.0, *, max_wait: float = 10.0, collect: Callable[[], object] = gc.collect,
+    def __init__(self, delay: float = 2.0, *, max_wait: float = 4.0, collect: Callable[[], object] = gc.collect,
                  release: Callable[[], object] = trim, busy: Callable[[], bool] = lambda: False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.delay = delay
