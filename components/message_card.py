@@ -207,28 +207,27 @@ class AssistantCard(ui.element):
         if children.index(element) != index - 1:
             element.move(self, target_index=index)
 
-    def _set_notice(self, text: str) -> None:
+    def _line(self, current: Text | None, text: str, classes: str, props: dict[str, Any],
+              before: Element | None) -> Text | None:
+        """A line that exists only while it has text: built, updated or deleted to match; returns what is there."""
         if not text:
-            if self._notice is not None:
-                self._notice.delete()
-                self._notice = None
-        elif self._notice is None:
-            with self:
-                self._notice = Text(text, tag='div', classes='scribe-notice', props={'data-testid': 'stream-notice'})
-            self._insert(self._notice, self._progress or self.view)
-        else:
-            self._notice.text = text
+            if current is not None:
+                current.delete()
+            return None
+        if current is not None:
+            current.text = text
+            return current
+        with self:
+            line = Text(text, tag='div', classes=classes, props=props)
+        self._insert(line, before)
+        return line
+
+    def _set_notice(self, text: str) -> None:
+        self._notice = self._line(self._notice, text, 'scribe-notice', {'data-testid': 'stream-notice'},
+                                  self._progress or self.view)
 
     def _set_error(self, text: str) -> None:
-        if not text:
-            if self._error is not None:
-                self._error.delete()
-                self._error = None
-        elif self._error is None:
-            with self:
-                self._error = Text(text, tag='div', classes='scribe-error')
-        else:
-            self._error.text = text
+        self._error = self._line(self._error, text, 'scribe-error', {}, None)
 
     def _button(self, name: str, wanted: bool) -> None:
         button = self._buttons.get(name)
