@@ -8,6 +8,8 @@ const EXT = {
   "c++": "cpp", java: "java", kotlin: "kt", ruby: "rb", php: "php", swift: "swift", diff: "diff", markdown: "md",
   md: "md", dockerfile: "Dockerfile", makefile: "Makefile", text: "txt",
 };
+const LINES_PER_GROUP = 32;
+const TYPING_MS = 600; // the cursor holds still while text arrives, and blinks once it has paused this long
 
 export default {
   template: `<div class="scribe-stream" :class="{ streaming: live }"></div>`,
@@ -20,6 +22,9 @@ export default {
     this.blocks = [];
     this.resyncing = false;
     this.applyOps(this.initial || []);
+  },
+  unmounted() {
+    clearTimeout(this.typingTimer);
   },
   methods: {
     apply(first, batches) {
@@ -52,6 +57,14 @@ export default {
     applyOps(ops) {
       for (const op of ops) this.applyOp(op);
       this.markLive();
+      if (this.live && ops.length) this.typing();
+    },
+    // A blinking cursor restarts its animation whenever the text moves it, which costs the browser a style pass on
+    // every frame: like a text editor's caret, it holds still while text arrives.
+    typing() {
+      this.$el.classList.add("sv-typing");
+      clearTimeout(this.typingTimer);
+      this.typingTimer = setTimeout(() => this.$el.classList.remove("sv-typing"), TYPING_MS);
     },
     applyOp(op) {
       const [kind, i] = op;
@@ -99,7 +112,7 @@ export default {
         '</span></div><pre class="scribe-code"><code data-testid="code-text"><span class="sv-lines"></span>' +
         '<span class="sv-ctail"></span></code></pre>';
       const b = { kind: "code", el, code: el.querySelector("code"), linesEl: el.querySelector(".sv-lines"),
-                  tail: el.querySelector(".sv-ctail"), info: info || "" };
+                  tail: el.querySelector(".sv-ctail"), info: info || "", count: 0 };
       this.setLanguage(b, language);
       // Lines are blocks, and a selection copied across blocks gets an extra newline at each: copy the code's own
       // characters instead (a cloned range's textContent has no block breaks, and no line numbers).
@@ -120,16 +133,28 @@ export default {
       b.el.dataset.language = b.language;
       b.el.querySelector(".sv-lang").textContent = b.info || b.language;
     },
+    // Finished lines are kept in groups of LINES_PER_GROUP: a line added at the end then lays out and paints
+    // within its group, and the browser reuses every full group as it is, however long the block grows.
     lines(b, start, htmls) {
-      const box = b.linesEl;
-      const have = box.childNodes.length;
+      let group = b.linesEl.lastChild;
       let html = "";
       for (let k = 0; k < htmls.length; k++) {
         const n = start + k;
-        if (n < have) box.childNodes[n].innerHTML = htmls[k];
-        else html += '<span class="ln">' + htmls[k] + "</span>";
+        if (n < b.count) {
+          b.linesEl.childNodes[Math.floor(n / LINES_PER_GROUP)].childNodes[n % LINES_PER_GROUP].innerHTML = htmls[k];
+          continue;
+        }
+        if (n % LINES_PER_GROUP === 0) {
+          if (html) group.insertAdjacentHTML("beforeend", html);
+          html = "";
+          group = document.createElement("span");
+          group.className = "lg";
+          b.linesEl.appendChild(group);
+        }
+        html += '<span class="ln">' + htmls[k] + "</span>";
+        b.count = n + 1;
       }
-      if (html) box.insertAdjacentHTML("beforeend", html);
+      if (html) group.insertAdjacentHTML("beforeend", html);
     },
     close(b) {
       if (!b) return;
