@@ -61,6 +61,12 @@ TARGETS = {
     'server_cpu_s': 0.8, 'renderer_cpu_s': 2.0, 'unpaced_first_to_last_s': 0.6, 'loop_block_s': 0.020,
 }
 
+# The issue sets the CPU targets on a machine where the stock NiceGUI baseline cost 45 s of server CPU and 42 s of
+# browser CPU for this answer. The machines here are shared, slower and noisy, so each CPU target is also judged
+# scaled to the machine of the run: target × this run's baseline / the reference baseline (the renderer's target
+# by the baseline's renderer CPU alone, which is less than its browser CPU: the stricter of the two readings).
+REFERENCE_BASELINE = {'server_cpu_s': 45.0, 'renderer_cpu_s': 42.0}
+
 SCRIBE_ANSWER = '[data-testid=message][data-role=assistant]'
 SCRIBE_CONTENT = f'{SCRIBE_ANSWER} [data-testid=message-content]'
 BASELINE_CONTENT = '[data-testid=baseline-markdown]'
@@ -446,9 +452,9 @@ def loop_from_metrics(before: dict[str, Any] | None, after: dict[str, Any] | Non
                       threshold: float = TARGETS['loop_block_s']) -> dict[str, Any]:
     """Event-loop blocks longer than ``threshold`` between two scrapes of ``/metrics``.
 
-    The histogram's buckets need not have an edge at the threshold (services/loop_monitor.py has 10 and 25 ms), so
-    the count over it is bracketed by the edges around it, and made exact from the list of slowest callbacks (the
-    entries that are new since the first scrape) when that list holds every block above the lower edge."""
+    services/loop_monitor.py's histogram has an edge at the threshold (20 ms), which makes the count exact. An app
+    whose histogram has none is bracketed by the edges around it, and made exact from the list of slowest callbacks
+    (the entries that are new since the first scrape) when that list holds every block above the lower edge."""
     if before is None or after is None:
         return {'available': False}
     common = sorted(set(after['buckets']) & set(before['buckets']))
@@ -1044,6 +1050,9 @@ def _targets(runs: list[Run], config: dict[str, Any]) -> list[dict[str, Any]]:
                      'verdict': 'PASS' if ok else ('FAIL' if ok is False else 'N/A')})
 
     T = TARGETS
+    base = next((r for r in runs if not r.scribe and r.mode == 'paced'), None)
+    if base is not None and (base.error or base.timed_out):
+        base = None  # a baseline that did not finish gives no machine scale
     if paced is not None:
         add(paced, f'paced: lag median ≤ {T["lag_median_ms"]:g} ms', paced.lag_median_ms, _ms(paced.lag_median_ms),
             None if paced.lag_median_ms is None else paced.lag_median_ms <= T['lag_median_ms'])
@@ -1059,6 +1068,14 @@ def _targets(runs: list[Run], config: dict[str, Any]) -> list[dict[str, Any]]:
             paced.server_cpu_s <= T['server_cpu_s'])
         add(paced, f'paced: renderer CPU ≤ {T["renderer_cpu_s"]:g} s', paced.renderer_cpu_s, _s(paced.renderer_cpu_s),
             None if paced.renderer_cpu_s is None else paced.renderer_cpu_s <= T['renderer_cpu_s'])
+        for key, what in (('server_cpu_s', 'server'), ('renderer_cpu_s', 'renderer')):
+            mine, theirs = getattr(paced, key), getattr(base, key) if base is not None else None
+            if mine is None or not theirs:
+                continue
+            scaled = T[key] * theirs / REFERENCE_BASELINE[key]
+            add(paced, f'paced: {what} CPU ≤ {T[key]:g} s, scaled to this machine by the baseline '
+                f'({theirs:.1f} s here, {REFERENCE_BASELINE[key]:g} s in the issue)', mine,
+                f'{_s(mine)} ≤ {scaled:.2f} s', mine <= scaled)
         add(paced, 'paced: code highlighted mid-stream', paced.highlight.get('mid_stream'),
             'yes' if paced.highlight.get('mid_stream') else 'no', bool(paced.highlight.get('mid_stream')))
         add(paced, 'paced: exact final text', paced.exact, _exact(paced), paced.exact)

@@ -55,7 +55,7 @@ __all__ = ['BUCKETS', 'BlockStats', 'LoopMonitor', 'current', 'describe', 'enabl
 
 ENV = 'SCRIBE_LOOP_MONITOR'
 # Upper bounds of the histogram's buckets, in seconds (+Inf is implied).
-BUCKETS: tuple[float, ...] = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BUCKETS: tuple[float, ...] = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 @dataclass(frozen=True, slots=True)
