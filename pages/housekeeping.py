@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nicegui import app
 from nicegui.client import Client
+from nicegui.functions.refreshable import RefreshableTarget
 
 from services.app_services import AppServices
 
@@ -20,7 +21,17 @@ def page_deleted(client: Client, services: AppServices) -> None:
     if tab_id and isinstance(tabs, dict) and not any(
             _tab_of(other) == tab_id for other in Client.instances.values() if other is not client):
         tabs.pop(tab_id, None)
+    _forget_last_refresh(client)
     services.reclaimer.soon()
+
+
+def _forget_last_refresh(client: Client) -> None:
+    """NiceGUI remembers the last ``ui.refreshable`` that ran in a class attribute (for ``ui.state``) and never
+    clears it: a page whose project list was the last to refresh stayed reachable, all of it, after it closed."""
+    target = RefreshableTarget.current_target
+    container = getattr(target, 'container', None)
+    if container is not None and (getattr(container, 'client', None) is client or container.is_deleted):
+        RefreshableTarget.current_target = None
 
 
 def _tab_of(client: Client) -> str | None:

@@ -220,14 +220,17 @@ def referrer_chains(type_name: str, *, depth: int = 4, width: int = 4) -> list[A
     target = next((o for o in gc.get_objects() if type(o).__name__ == type_name), None)
     if target is None:
         return []
-    ignore = {id(sys._getframe())}
+    ignore = {id(sys._getframe())}  # and every list the search itself makes, which refers to what it found
 
     def up(o: Any, level: int, seen: set[int]) -> list[Any]:
         if level >= depth:
             return []
-        out = []
-        referrers = [r for r in gc.get_referrers(o) if (id(r) not in ignore and id(r) not in seen
-                     and not inspect.isframe(r)) or (inspect.isframe(r) and r.f_code.co_name != 'up')]
+        out: list[Any] = []
+        found = gc.get_referrers(o)
+        ignore.update((id(out), id(found)))
+        referrers = [r for r in found if id(r) not in ignore and id(r) not in seen
+                     and not (inspect.isframe(r) and r.f_code.co_name == 'up')]
+        ignore.add(id(referrers))
         for r in referrers[:width]:
             seen.add(id(r))
             out.append({'object': _describe_object(r), 'referrers': up(r, level + 1, seen)})

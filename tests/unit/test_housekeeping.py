@@ -1,4 +1,5 @@
-"""A deleted page's tab storage goes unless another live page of the same tab still uses it."""
+"""A deleted page's tab storage goes unless another live page of the same tab still uses it; NiceGUI's memory of
+the last refreshable that ran lets go of a deleted page."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import pytest
 from nicegui import app
 from nicegui.client import Client
+from nicegui.functions.refreshable import RefreshableTarget
 
 from pages.housekeeping import page_deleted
 
@@ -25,3 +27,18 @@ def test_the_last_client_of_a_tab_takes_its_storage_along(monkeypatch: pytest.Mo
     page_deleted(reloaded, services)  # type: ignore[arg-type]
     assert 'b' in tabs  # the reloaded tab's new page still has it
     assert soon == [True, True]
+
+
+def test_a_deleted_page_is_not_kept_as_the_last_refreshable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Client, 'instances', {})
+    services: Any = SimpleNamespace(reclaimer=SimpleNamespace(soon=lambda: None))
+    page, other = (SimpleNamespace(tab_id=None) for _ in range(2))
+    other_target = SimpleNamespace(container=SimpleNamespace(client=other, is_deleted=False))
+    monkeypatch.setattr(RefreshableTarget, 'current_target', other_target)
+    page_deleted(page, services)  # type: ignore[arg-type]
+    assert RefreshableTarget.current_target is other_target  # another page's: still in use
+
+    monkeypatch.setattr(RefreshableTarget, 'current_target',
+                        SimpleNamespace(container=SimpleNamespace(client=page, is_deleted=False)))
+    page_deleted(page, services)  # type: ignore[arg-type]
+    assert RefreshableTarget.current_target is None
