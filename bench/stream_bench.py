@@ -697,6 +697,10 @@ def measure(browser: Any, server: Server, *, scribe: bool, mode: str, opts: Opti
     return run
 
 
+# Per code element: is it at least as tall as 90 % of its lines at its own line height?
+VISIBLE_LINES = '''els => els.map((e) => { const lines = (e.textContent.match(/\\n/g) || []).length;
+    const height = parseFloat(getComputedStyle(e).lineHeight) || 1;
+    return e.getBoundingClientRect().height >= 0.9 * lines * height; })'''
 PERF_KEYS = ('TaskDuration', 'ScriptDuration', 'RecalcStyleDuration', 'LayoutDuration', 'TaskOtherDuration',
              'V8CompileDuration', 'LayoutCount', 'RecalcStyleCount', 'Nodes', 'JSHeapUsedSize')
 TRACE_CATEGORIES = ['toplevel', 'devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8.execute', 'blink',
@@ -885,6 +889,12 @@ def _check_exact(run: Run, page: Any, samples: dict[str, Any] | None, opts: Opti
         if not checks['code_text']:
             run.notes.append(f'code-text differs from the answer\'s code ({len(texts)} block(s), '
                              f'lengths {[len(t) for t in texts]} vs {len(opts.code)})')
+        # The text must also be drawn, not only present: a style that hides lines (a class name another
+        # stylesheet also uses, say) leaves textContent exact and makes the page cheap to render.
+        drawn = page.locator(SCRIBE_ANSWER).last.get_by_test_id('code-text').evaluate_all(VISIBLE_LINES)
+        checks['code_drawn'] = bool(drawn) and all(drawn)
+        if not checks['code_drawn']:
+            run.notes.append('the code block is shorter than its lines: some of its text is not drawn')
         if opts.data_dir is not None:
             with contextlib.suppress(Exception), contextlib.closing(
                     sqlite3.connect(f'file:{opts.data_dir / "scribe.db"}?mode=ro', uri=True)) as db:
@@ -908,6 +918,7 @@ def _check_exact(run: Run, page: Any, samples: dict[str, Any] | None, opts: Opti
     else:
         shown = page.locator(BASELINE_CONTENT).evaluate("e => e.querySelector('pre')?.textContent ?? ''")
         checks['code_text'] = shown == opts.code
+        checks['code_drawn'] = all(page.locator(BASELINE_CONTENT).locator('pre code').evaluate_all(VISIBLE_LINES))
     run.exact_checks = checks
     run.exact = all(checks.values()) if checks else None
 

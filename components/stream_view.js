@@ -59,8 +59,7 @@ export default {
       this.markLive();
       if (this.live && ops.length) this.typing();
     },
-    // A blinking cursor restarts its animation whenever the text moves it, which costs the browser a style pass on
-    // every frame: like a text editor's caret, it holds still while text arrives.
+    // Like a text editor's caret, the cursor holds still while text arrives and blinks once it pauses (scribe.css).
     typing() {
       this.$el.classList.add("sv-typing");
       clearTimeout(this.typingTimer);
@@ -148,7 +147,7 @@ export default {
           if (html) group.insertAdjacentHTML("beforeend", html);
           html = "";
           group = document.createElement("span");
-          group.className = "lg";
+          group.className = "sv-lg";
           b.linesEl.appendChild(group);
         }
         html += '<span class="ln">' + htmls[k] + "</span>";

@@ -176,8 +176,8 @@ def test_cursor_style_blink_and_off_apply_to_a_streaming_page(prefs_app: AppProc
     st = settings(page.context, prefs_app)
     ws = streaming_code(prefs_app, page.context)
     block = wait_cursor(ws, "c.content !== 'none'")
-    assert block['animation'] == 'sv-blink'
     assert block['width'] > 0.4 * float(block['fontSize'])  # a block: about half a character wide
+    wait_cursor(ws, "c.animation === 'none'")  # like an editor's caret: steady while text arrives
 
     choose(st, 'cursor_style', 'Bar')
     bar = wait_cursor(ws, 'c.width < 3')
@@ -194,6 +194,27 @@ def test_cursor_style_blink_and_off_apply_to_a_streaming_page(prefs_app: AppProc
     wait_cursor(ws, "c.content !== 'none' && c.animation === 'none'")
     not_reloaded(ws)
     stop(ws)
+
+
+# The animation of the cursor of an answer that has no text yet, on each frame until its text begins.
+THINKING = '''() => { window.__thinking = []; window.__thought = false;
+    const tick = () => { const s = document.querySelector('.scribe-stream.streaming:empty');
+        if (s) window.__thinking.push(getComputedStyle(s, '::after').animationName);
+        else if (window.__thinking.length) { window.__thought = true; return; }
+        requestAnimationFrame(tick); };
+    tick(); }'''
+
+
+def test_the_cursor_blinks_while_the_model_thinks_and_holds_still_while_text_arrives(demo_app: AppProcess,
+                                                                                      page: Page) -> None:
+    page.goto(demo_app.url)
+    page.bring_to_front()  # animation frames run in the tab in front
+    page.evaluate(THINKING)
+    send(page, 'a long python module please')  # the demo model thinks for 150-300 ms before it writes
+    page.wait_for_function('window.__thought', timeout=15_000)
+    assert set(page.evaluate('window.__thinking')) == {'sv-blink'}
+    wait_cursor(page, "c.content !== 'none' && c.animation === 'none'")  # its code block is being written
+    stop(page)
 
 
 def test_code_colours_size_numbers_and_wrap_apply_live_and_keep_the_code_exact(prefs_app: AppProcess,
