@@ -128,15 +128,16 @@ class Workspace:
                 ui.label('Ask for some code: a new project starts with your first prompt.').classes(
                     'text-grey-7 q-mt-xl self-center').props('data-testid=empty-state')
             else:
-                messages = await self.services.storage.list_messages(self.project.id)
+                storage, project_id = self.services.storage, self.project.id
+                newest, older = await storage.newest_messages(project_id, PAGE_SIZE)
                 # Watch before the next await, so a message sent meanwhile is not missed; hold it until the
                 # messages listed before it are shown.
                 self._held = []
                 self._watch()
-                older, newest = messages[:-PAGE_SIZE], messages[-PAGE_SIZE:]
                 if older:
-                    self.earlier = EarlierMessages(older, batch_size=PAGE_SIZE, prepare=self._prerender,
-                                                   render=self._card)
+                    self.earlier = EarlierMessages(
+                        older, newest[0].seq, batch_size=PAGE_SIZE, prepare=self._prerender, render=self._card,
+                        fetch=lambda before, limit: storage.newest_messages(project_id, limit, before=before))
                 await self._prerender(newest)
                 for message in newest:
                     self._card(message)

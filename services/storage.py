@@ -362,6 +362,30 @@ class Storage:
 
         return await self._run(work)
 
+    async def newest_messages(self, project_id: str, limit: int, *, before: int | None = None,
+                              owner: str = LOCAL_OWNER) -> tuple[list[MessageRecord], int]:
+        """The newest ``limit`` messages of the project (of those before seq ``before``, when given), in ``seq``
+        order, and how many older ones remain. A page reads this, not the whole project: opening a project of a
+        thousand messages costs the same as one of twenty, and the older ones are read a batch at a time."""
+
+        def work(session: Session) -> tuple[list[MessageRecord], int]:
+            mine = (col(Message.project_id) == project_id, col(Project.owner) == owner,
+                    *(() if before is None else (col(Message.seq) < before,)))
+            rows = session.exec(
+                select(Message).join(Project, col(Project.id) == col(Message.project_id)).where(*mine)
+                .order_by(col(Message.seq).desc()).limit(max(0, limit))
+            ).all()
+            rows = list(reversed(rows))
+            older = 0
+            if rows:
+                older = session.exec(
+                    select(func.count()).select_from(Message).join(Project, col(Project.id) == col(Message.project_id))
+                    .where(*mine, col(Message.seq) < rows[0].seq)
+                ).one()
+            return [_message_record(row) for row in rows], int(older)
+
+        return await self._run(work)
+
     async def get_message(self, message_id: str, owner: str = LOCAL_OWNER) -> MessageRecord | None:
         """None if the message does not exist or its project is not the owner's."""
 

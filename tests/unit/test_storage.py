@@ -440,3 +440,24 @@ async def test_add_exchange_stores_prompt_and_pending_answer_after_the_history(s
     with pytest.raises(NotFound):
         await storage.add_exchange('missing', 'x')
     assert len(await storage.list_messages(project.id)) == 3
+
+
+async def test_newest_messages_reads_a_batch_and_counts_the_older_ones(storage: Storage) -> None:
+    project = await storage.create_project('Long')
+    other = await storage.create_project('Other')
+    for i in range(7):
+        await storage.add_message(project.id, 'user', f'message {i}')
+    await storage.add_message(other.id, 'user', 'elsewhere')
+
+    newest, older = await storage.newest_messages(project.id, 3)
+    assert ([m.content for m in newest], older) == (['message 4', 'message 5', 'message 6'], 4)
+    batch, older = await storage.newest_messages(project.id, 3, before=newest[0].seq)
+    assert ([m.content for m in batch], older) == (['message 1', 'message 2', 'message 3'], 1)
+    batch, older = await storage.newest_messages(project.id, 3, before=batch[0].seq)
+    assert ([m.content for m in batch], older) == (['message 0'], 0)
+    assert await storage.newest_messages(project.id, 3, before=batch[0].seq) == ([], 0)
+    everything, older = await storage.newest_messages(project.id, 100)
+    assert (everything, older) == (await storage.list_messages(project.id), 0)
+    assert await storage.newest_messages(project.id, 0) == ([], 0)
+    assert await storage.newest_messages(project.id, 3, owner='mallory') == ([], 0)  # not theirs
+    assert await storage.newest_messages('no-such-project', 3) == ([], 0)
