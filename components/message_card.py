@@ -25,6 +25,13 @@ STATUS_ICONS = {
     'error': ('error', 'error'),
 }
 LIVE = ('pending', 'streaming')
+
+
+def _ends(event: BusEvent) -> bool:
+    """Whether the event says the answer is over (completed, stopped, failed), and not by a pause that outlasted
+    its limit: that one stays paused, and Resume continues it."""
+    payload = event.payload
+    return 'status' in payload and payload['status'] not in LIVE and not (payload.get('meta') or {}).get('paused')
 #: Seconds between updates of the live rate: each is a websocket message, and a rate read once a second is calm.
 RATE_EVERY = 1.0
 SEND_PART_CHARS = 300_000  # a held backlog goes out in messages of about this size (Socket.IO's limit is 1 MB)
@@ -330,6 +337,8 @@ class AssistantCard(ui.element):
                         self._held.append(event)
                         if event.payload.get('paused') is False:
                             self._release()
+                        elif self.paused and self._drain is None and _ends(event):
+                            self._show_held()
                     else:
                         self._take(event)
                 self._send()
@@ -431,6 +440,16 @@ class AssistantCard(ui.element):
             self._drain = background_tasks.create(self._play_held(), name='resume-display')
         elif not self._held:
             self._set_paused(False)
+
+    def _show_held(self) -> None:
+        """The answer ended (stopped, failed, done) while its display was held: there is no pause left to keep,
+        so the card shows everything it held, and its final status, at once."""
+        self.paused = False
+        for event in self._held:
+            self._take(event)
+        self._held.clear()
+        self._send()
+        self._set_paused(False)
 
     async def _play_held(self) -> None:
         """Resume: play what arrived during the pause in small steps over about a second, so the display catches

@@ -45,6 +45,24 @@ def test_pause_holds_the_display_during_a_code_block_and_resume_catches_up(demo_
     assert answer.get_by_test_id('code-text').evaluate_all(CODE_TEXTS) == expected
 
 
+def test_stop_while_paused_shows_the_answer_as_stopped_at_once(demo_app: AppProcess, page: Page) -> None:
+    page.goto(demo_app.url)
+    send(page, 'a typescript parser for arithmetic')
+    answer = last_answer(page)
+    expect(answer.locator('[data-testid=code-block][data-streaming=true]')).to_be_visible(timeout=30_000)
+    answer.get_by_test_id('pause-button').click()
+    expect(answer.get_by_test_id('resume-button')).to_be_visible()
+    page.wait_for_timeout(500)  # more of the answer arrives, held
+    answer.get_by_test_id('stop-button').click()
+    expect(answer).to_have_attribute('data-status', 'interrupted', timeout=10_000)
+    expect(answer.get_by_test_id('stream-status')).not_to_contain_text('paused')
+    expect(answer.get_by_test_id('resume-button')).to_be_hidden()
+    expect(answer.get_by_test_id('continue-button')).to_be_visible()
+    shown = answer.get_by_test_id('message-content').text_content()
+    page.reload()  # what the page shows is what was stored, held text included
+    assert last_answer(page).get_by_test_id('message-content').text_content() == shown
+
+
 def test_a_pause_past_its_limit_closes_the_request_and_resume_continues(short_pause_app: AppProcess,
                                                                          page: Page) -> None:
     prompt = 'python http api server'
