@@ -143,7 +143,7 @@ export default {
           b.linesEl.childNodes[Math.floor(n / LINES_PER_GROUP)].childNodes[n % LINES_PER_GROUP].innerHTML = htmls[k];
           continue;
         }
-        if (n % LINES_PER_GROUP === 0) {
+        if (b.count % LINES_PER_GROUP === 0) {
           if (html) group.insertAdjacentHTML("beforeend", html);
           html = "";
           group = document.createElement("span");
@@ -151,7 +151,7 @@ export default {
           b.linesEl.appendChild(group);
         }
         html += '<span class="ln">' + htmls[k] + "</span>";
-        b.count = n + 1;
+        b.count += 1;
       }
       if (html) group.insertAdjacentHTML("beforeend", html);
     },
