@@ -338,7 +338,7 @@ class AssistantCard(ui.element):
                         if event.payload.get('paused') is False:
                             self._release()
                         elif self.paused and self._drain is None and _ends(event):
-                            self._show_held()
+                            self._release(at_once=True)  # no pause left to keep: show it all, as it ended
                     else:
                         self._take(event)
                 self._send()
@@ -421,10 +421,11 @@ class AssistantCard(ui.element):
         if part:
             self.view.apply(first, part)
 
-    def _release(self) -> None:
-        """Stop holding the display and play what was held (once, however many resumes arrive)."""
+    def _release(self, *, at_once: bool = False) -> None:
+        """Stop holding the display and play what was held (once, however many resumes arrive); ``at_once`` (or
+        speed 'instant') shows it without the catch-up."""
         self.paused = False
-        if self._drain is None and self._held and (self._instant or self.quiet):
+        if self._drain is None and self._held and (at_once or self._instant or self.quiet):
             # Speed 'instant' shows the held text at once; with streaming off nothing is shown until the end anyway.
             taken = 0
             for event in self._held:
@@ -440,16 +441,6 @@ class AssistantCard(ui.element):
             self._drain = background_tasks.create(self._play_held(), name='resume-display')
         elif not self._held:
             self._set_paused(False)
-
-    def _show_held(self) -> None:
-        """The answer ended (stopped, failed, done) while its display was held: there is no pause left to keep,
-        so the card shows everything it held, and its final status, at once."""
-        self.paused = False
-        for event in self._held:
-            self._take(event)
-        self._held.clear()
-        self._send()
-        self._set_paused(False)
 
     async def _play_held(self) -> None:
         """Resume: play what arrived during the pause in small steps over about a second, so the display catches
