@@ -72,6 +72,8 @@ _HTML_CLOSERS: tuple[tuple[re.Pattern[str], str], ...] = (
 STATUS_NOTES = {'interrupted': 'interrupted', 'error': 'error', 'streaming': 'still writing',
                 'pending': 'still writing'}
 
+# A heading's text ending in a run of '#' on its own, which CommonMark reads as the optional closing sequence.
+_CLOSING_RE = re.compile(r'(?:^|[ \t])#+$')
 _md = MarkdownIt('commonmark')
 _md.core.ruler.disable(['inline'])  # only the block structure matters here, and inline parsing is most of the cost
 
@@ -106,7 +108,7 @@ def export_markdown(title: str, messages: Sequence[MessageRecord], *, live: Mapp
     """The whole export (see the module docstring); encode it as UTF-8."""
     when = (exported_at or datetime.now(UTC)).astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')
     parts = [
-        f'# {_one_line(title)}\n\n',
+        f'# {_title(title)}\n\n',
         f'<!-- Exported from Scribe on {when}: {len(messages)} messages. After each "{MARKER}" line comes the '
         "message's text exactly as stored, chars=N code points long, then a blank line. -->\n\n",
     ]
@@ -206,6 +208,13 @@ def _closer(leak: tuple[str, str]) -> str:
             if match:
                 return terminator or f'</{match.group(1).lower()}>'
     return ''
+
+
+def _title(title: str) -> str:
+    """The title as a heading's text. A title that ends in a run of '#' on its own ('#', 'C #') would be read as
+    the heading's optional closing sequence and lost: an explicit closing sequence after it keeps it."""
+    text = _one_line(title)
+    return f'{text} #' if _CLOSING_RE.search(text) else text
 
 
 def _one_line(text: str) -> str:

@@ -186,6 +186,11 @@ def test_the_file_name_is_a_safe_slug_of_the_title(title: str, name: str) -> Non
     assert export_filename(title) == name
 
 
+@pytest.mark.parametrize('title', ['#', '##', 'C #', 'Issue #', 'C#', 'a # b'])
+def test_a_title_ending_in_hashes_keeps_them(title: str) -> None:
+    check(title, conversation('Hello?', 'Hi.'))  # found by the property test below: '#' was read as ''
+
+
 def test_a_title_with_line_breaks_stays_one_heading() -> None:
     markdown = export_markdown('two\r\nlines\u2028kept', [], exported_at=WHEN)
     assert markdown.startswith('# two lines\u2028kept\n\n')
