@@ -54,20 +54,21 @@ class EarlierMessages(ui.element):
             if self._remaining <= 0:
                 return False
             batch, remaining = await self._fetch(self._before, self._batch_size)
-            if batch:
-                await self._prepare(batch)
+            if not batch:  # the older messages went meanwhile
+                self._remaining = 0
+                self._label()
+                return False
+            await self._prepare(batch)
             # Only now: a failed fetch or prepare leaves the batch to be asked for again.
-            self._remaining = remaining if batch else 0
-            if batch:
-                self._before = batch[0].seq
-                with self.batches:
-                    wrapper = ui.element('div').classes('scribe-batch')
-                    with wrapper:
-                        for message in batch:
-                            self._render(message)
-                wrapper.move(target_index=0)
+            self._remaining, self._before = remaining, batch[0].seq
+            with self.batches:
+                wrapper = ui.element('div').classes('scribe-batch')
+                with wrapper:
+                    for message in batch:
+                        self._render(message)
+            wrapper.move(target_index=0)
             self._label()
-            return self._remaining > 0
+            return remaining > 0
 
     def _label(self) -> None:
         count = self._remaining

@@ -25,6 +25,9 @@ STATUS_ICONS = {
     'error': ('error', 'error'),
 }
 LIVE = ('pending', 'streaming')
+#: Seconds between updates of the live rate: each is a websocket message, and a rate read once a second is calm.
+RATE_EVERY = 1.0
+SEND_PART_CHARS = 300_000  # a held backlog goes out in messages of about this size (Socket.IO's limit is 1 MB)
 
 
 def _ends(event: BusEvent) -> bool:
@@ -32,9 +35,6 @@ def _ends(event: BusEvent) -> bool:
     its limit: that one stays paused, and Resume continues it."""
     payload = event.payload
     return 'status' in payload and payload['status'] not in LIVE and not (payload.get('meta') or {}).get('paused')
-#: Seconds between updates of the live rate: each is a websocket message, and a rate read once a second is calm.
-RATE_EVERY = 1.0
-SEND_PART_CHARS = 300_000  # a held backlog goes out in messages of about this size (Socket.IO's limit is 1 MB)
 
 
 def _model_of(meta: dict[str, Any]) -> str:
