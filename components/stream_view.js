@@ -145,6 +145,7 @@ export default {
         }
         if (b.count % LINES_PER_GROUP === 0) {
           if (html) group.insertAdjacentHTML("beforeend", html);
+          if (b.count) this.markFull(group);
           html = "";
           group = document.createElement("span");
           group.className = "sv-lg";
@@ -154,6 +155,11 @@ export default {
         b.count += 1;
       }
       if (html) group.insertAdjacentHTML("beforeend", html);
+      if (b.count && b.count % LINES_PER_GROUP === 0) this.markFull(group);
+    },
+    // A full group no longer changes size: while it is off screen the browser may skip it (scribe.css).
+    markFull(group) {
+      group.classList.add("sv-full");
     },
     close(b) {
       if (!b) return;
