@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 
+from services.allocator import restart_with_system_allocator
 from services.errors import ConfigError
 from services.settings import Settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Before anything heavy is imported: the same command again on glibc's malloc (services/allocator.py).
+    restart_with_system_allocator()
     try:
         settings = load_settings(argv)
     except ConfigError as exc:

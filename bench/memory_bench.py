@@ -293,7 +293,15 @@ def _pick(metrics: dict[str, float]) -> dict[str, float]:
     keys = ('scribe_streams_active', 'scribe_bus_topics', 'scribe_bus_subscriptions', 'scribe_bus_events',
             'scribe_clients', 'scribe_clients_connected', 'scribe_client_elements', 'process_resident_memory_bytes',
             'python_allocated_blocks', 'scribe_streams_started_total', 'scribe_streams_completed_total')
-    return {k: metrics[k] for k in keys if k in metrics}
+    return {k: v for k, v in metrics.items() if k in keys or k.startswith('scribe_python_allocator')}
+
+
+def _allocator(reading: dict[str, Any]) -> str:
+    """The allocator the app's Python objects came from, as /metrics names it (services/allocator.py)."""
+    for key in reading.get('metrics', {}):
+        if key.startswith('scribe_python_allocator{'):
+            return key.split('"')[1]
+    return 'not reported'
 
 
 def print_report(s: dict[str, Any]) -> None:
@@ -301,6 +309,7 @@ def print_report(s: dict[str, Any]) -> None:
     print()
     print(f'Scribe memory: {g["done"]:,} answers of {c["chars"]:,} characters (unpaced), {c["concurrency"]} browsers '
           f'at a time on {c["pool"]} projects; then {c["active"]} answers at {c["active_speed"]:g} chars/s')
+    print(f'Python objects allocated by: {_allocator(g["after_10"])}')
     print()
     readings = [('10 streams', g['after_10'])]
     if g.get('after_100'):
@@ -332,6 +341,16 @@ def print_report(s: dict[str, Any]) -> None:
             py, mc = row['pymalloc'], row['malloc']
             print(f'| {label} | {_mb(py.get("arena_bytes"))} | {_mb(py.get("allocated_bytes"))} | '
                   f'{_mb(mc.get("uordblks"))} | {_mb(mc.get("fordblks"))} | {_mb(mc.get("hblkhd"))} |')
+    elif a10.get('malloc') and a_all.get('malloc'):
+        print('\nwhere the memory is (after gc): glibc malloc holds every Python object (PYTHONMALLOC=malloc); '
+              'free = kept but unused, resident only where a page also holds something in use (malloc_trim '
+              'returns the rest)')
+        print('| after | malloc heap | malloc in use | malloc free | malloc mmap |')
+        print('|---|---|---|---|---|')
+        for label, row in readings:
+            mc = row['malloc']
+            print(f'| {label} | {_mb(mc.get("arena"))} | {_mb(mc.get("uordblks"))} | {_mb(mc.get("fordblks"))} | '
+                  f'{_mb(mc.get("hblkhd"))} |')
     base = g.get('after_100') or g['after_10']
     grown = _type_growth(base.get('types', {}), g['after_all'].get('types', {}))
     if grown:

@@ -34,6 +34,7 @@ from fastapi.responses import JSONResponse, Response
 from nicegui import Client, app
 
 from services import loop_monitor
+from services.allocator import current_allocator
 from services.app_services import AppServices, current
 
 CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
@@ -132,6 +133,8 @@ def render_metrics() -> str:
                sum(1 for c in clients if c.has_socket_connection))
     out.metric('scribe_client_elements', 'gauge', 'UI elements held by all NiceGUI clients.',
                sum(len(c.elements) for c in clients))
+    out.metric('scribe_python_allocator', 'gauge', 'The allocator Python objects come from (PYTHONMALLOC; '
+               'services/allocator.py).', 1, f'{{name="{current_allocator()}"}}')
     out.metric('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', resident_memory_bytes())
     out.metric('process_virtual_memory_bytes', 'gauge', 'Virtual memory size in bytes.', _virtual_memory_bytes())
     times = os.times()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import math
+import platform
 import time
 import urllib.error
 import urllib.request
@@ -122,3 +123,6 @@ def test_the_loop_monitor_is_off_by_default(tmp_path: Path) -> None:
         app.stop()
     assert 'scribe_streams_active' in metrics
     assert not any(key.startswith('scribe_event_loop') for key in metrics)
+    # app.py restarted itself on glibc's malloc (services/allocator.py), where the C library is glibc
+    expected = 'malloc' if platform.libc_ver()[0] == 'glibc' else 'pymalloc'
+    assert metrics[f'scribe_python_allocator{{name="{expected}"}}'] == 1

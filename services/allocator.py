@@ -1,0 +1,58 @@
+"""Which memory allocator the app's Python objects live in, chosen before anything else is imported.
+
+CPython's own small-object allocator (pymalloc) carves objects out of 1 MiB arenas and returns an arena to the
+system only when every object in it is gone. A server that builds pages and streams all day allocates in waves:
+the busiest moment takes fresh arenas, and afterwards a few long-lived objects (a cache entry, an interned string,
+a grown dict) keep each of them from ever going back. The memory bench measured it: over 1,000 answers the process
+grew by 72 MB while the live objects grew by 2. With ``PYTHONMALLOC=malloc`` every object comes from glibc's
+malloc instead, and ``malloc_trim`` (services/reclaim.py) returns every free page, wherever it lies in the heap:
+the same run grew by about 30 MB.
+
+The variable must be set before the interpreter starts, so ``app.py`` starts it again with it set: one ``execve``
+of the same command line, which keeps the process id. Where the C library is not glibc (no ``malloc_trim``) or
+``PYTHONMALLOC`` is already set (``PYTHONMALLOC=pymalloc`` keeps Python's allocator), nothing happens.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+Exec = Callable[[str, list[str], dict[str, str]], object]
+
+__all__ = ['VARIABLE', 'current_allocator', 'restart_with_system_allocator', 'wanted']
+
+VARIABLE = 'PYTHONMALLOC'
+SYSTEM = 'malloc'
+
+
+def _is_glibc() -> bool:
+    return sys.platform.startswith('linux') and platform.libc_ver()[0] == 'glibc'
+
+
+def wanted(environ: Mapping[str, str], *, glibc: bool) -> bool:
+    """Whether a restart on glibc's malloc is due: on glibc, when nobody chose an allocator yet."""
+    return glibc and not environ.get(VARIABLE)
+
+
+def restart_with_system_allocator(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None, *,
+                                  glibc: bool | None = None,
+                                  execve: Exec | None = None) -> bool:
+    """Replace this process with the same command on glibc's malloc when that is wanted; returns False (and does
+    nothing) when it is not. ``argv`` is the interpreter's own command line (``sys.orig_argv``), so interpreter
+    options such as ``-X dev`` are kept."""
+    environ = os.environ if environ is None else environ
+    if not wanted(environ, glibc=_is_glibc() if glibc is None else glibc):
+        return False
+    args = list(sys.orig_argv if argv is None else argv)
+    (execve or os.execve)(sys.executable, [sys.executable, *args[1:]], {**environ, VARIABLE: SYSTEM})
+    return True  # only reached with a stand-in for execve (tests)
+
+
+def current_allocator(environ: Mapping[str, str] | None = None) -> str:
+    """The allocator this interpreter started with, for /metrics: the variable is read once at start and stays in
+    the environment."""
+    environ = os.environ if environ is None else environ
+    return environ.get(VARIABLE) or 'pymalloc'
