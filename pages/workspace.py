@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
@@ -29,6 +28,7 @@ from services.app_services import AppServices, current
 from services.errors import ScribeError
 from services.export import MEDIA_TYPE, export_filename, export_markdown
 from services.preferences import PreferenceError, Preferences, light_and_dark_styles
+from services.render_cache import RenderCache
 from services.rendering import render_static
 from services.storage import MessageRecord, ProjectRecord
 
@@ -38,17 +38,12 @@ DEFAULT_TITLE = 'New project'
 PAGE_SIZE = 20  # messages built when a project opens, and per batch of earlier ones
 FIRST_OUTPUT_WAIT = 0.05  # seconds a new answer's card may wait for its first characters
 
-_static_cache: OrderedDict[tuple[str, int, str], list[Op]] = OrderedDict()
+#: Rendered stored answers of recently shown messages (services/render_cache.py).
+_static_cache = RenderCache()
 
 
 def _static_key(message: MessageRecord, text: str) -> tuple[str, int, str]:
     return (message.id, len(text), message.streaming_status)
-
-
-def _remember(key: tuple[str, int, str], ops: list[Op]) -> None:
-    _static_cache[key] = ops
-    while len(_static_cache) > 256:
-        _static_cache.popitem(last=False)
 
 
 def _static_ops(message: MessageRecord, text: str) -> list[Op]:
@@ -57,9 +52,7 @@ def _static_ops(message: MessageRecord, text: str) -> list[Op]:
     ops = _static_cache.get(key)
     if ops is None:
         ops = render_static(text)
-        _remember(key, ops)
-    else:
-        _static_cache.move_to_end(key)
+        _static_cache.put(key, ops)
     return ops
 
 
@@ -227,8 +220,9 @@ class Workspace:
             if key not in _static_cache:
                 texts[key] = text
         if texts:
+            # Stored here, on the loop's thread: the cache is not made for several threads at once.
             for key, ops in (await asyncio.to_thread(_render_all, texts)).items():
-                _remember(key, ops)
+                _static_cache.put(key, ops)
 
     async def export(self) -> None:
         """The whole project (not only the messages shown), read fresh, with the live text of any answer still
