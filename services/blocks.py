@@ -36,7 +36,8 @@ class CodeOpened:
 
 @dataclass(frozen=True, slots=True)
 class CodeLine:
-    """A finished raw line of code, its line ending included (the last line of an unterminated block may lack one)."""
+    """A finished raw line of code, its line ending included (the last line of an unterminated block may lack one).
+    It finishes the unfinished line: the block has no tail until the next ``CodeTail``."""
 
     index: int
     line: str

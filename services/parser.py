@@ -167,6 +167,7 @@ class StreamParser:
                     closing = line
                 else:
                     self._out.append(CodeLine(self._index, line))
+                    self._tail = ''
             self._close_code(closing)
         else:
             if line and not self._released and self._scan.opens():
@@ -235,6 +236,7 @@ class StreamParser:
                 self._close_code(line + ending)
             else:
                 self._out.append(CodeLine(self._index, line + ending))
+                self._tail = ''  # a finished line leaves no tail: the next one is reported even if it reads the same
             self._new_line()
 
     def _new_line(self) -> None:
