@@ -66,7 +66,9 @@ class ContinuationJoiner:
             return ''
         best = 0
         for k in range(min(len(text), len(self._partial)), MIN_OVERLAP - 1, -1):
-            if self._partial.endswith(text[:k]):
+            # Whitespace alone is never taken for a repeat: a cut inside a line's indentation is followed by the
+            # rest of that indentation, which the partial's end matches by chance (it lost 4 spaces of code).
+            if self._partial.endswith(text[:k]) and not text[:k].isspace():
                 best = k
                 break
         self.trimmed = best

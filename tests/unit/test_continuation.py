@@ -59,6 +59,25 @@ def test_short_chance_overlaps_are_kept() -> None:
     assert join('x = 1', ' + 2', []) == 'x = 1 + 2'
 
 
+CODE = ('class Handler:\n    def do_GET(self) -> None:\n        if self.path == "/items":\n'
+        '            if item_id.isdigit():\n                return self._send(OK, ITEMS)\n\n\n        x = 1\n')
+
+
+@settings(max_examples=100, deadline=None)
+@given(cuts)
+def test_a_cut_inside_indentation_or_blank_lines_loses_nothing(c: list[int]) -> None:
+    """The continuation picks up inside a run of spaces or newlines: the rest of the run is new text, not a repeat
+    of the partial's end (the pause-past-its-limit e2e test once lost 4 spaces of a line this way)."""
+    for k in range(1, len(CODE)):
+        if CODE[k - 1] in ' \n' and CODE[k] in ' \n':
+            assert join(CODE[:k], CODE[k:], c) == CODE, k
+
+
+def test_a_repeat_that_is_more_than_whitespace_is_still_trimmed() -> None:
+    partial = 'def f():\n        return 1'
+    assert join(partial, '        return 1 + 2\n', []) == partial + ' + 2\n'
+
+
 def test_an_empty_or_tiny_continuation() -> None:
     assert join(PARTIAL, '', []) == PARTIAL
     assert join(PARTIAL, '!', []) == PARTIAL + '!'
