@@ -47,7 +47,12 @@ def restart_with_system_allocator(argv: Sequence[str] | None = None, environ: Ma
     if not wanted(environ, glibc=_is_glibc() if glibc is None else glibc):
         return False
     args = list(sys.orig_argv if argv is None else argv)
-    (execve or os.execve)(sys.executable, [sys.executable, *args[1:]], {**environ, VARIABLE: SYSTEM})
+    if not sys.executable:
+        return False  # an embedded interpreter: nothing to start again, Python's own allocator it is
+    try:
+        (execve or os.execve)(sys.executable, [sys.executable, *args[1:]], {**environ, VARIABLE: SYSTEM})
+    except OSError:
+        return False  # could not start again: go on as it is, with Python's own allocator
     return True  # only reached with a stand-in for execve (tests)
 
 

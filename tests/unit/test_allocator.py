@@ -39,6 +39,12 @@ def test_no_restart_when_not_wanted(environ: dict[str, str], glibc: bool) -> Non
     assert calls == []
 
 
+def test_a_failed_restart_goes_on_with_pythons_own_allocator() -> None:
+    def refuse(*_call: object) -> None:
+        raise PermissionError('exec refused')
+    assert not restart_with_system_allocator(['python3', 'app.py'], {}, glibc=True, execve=refuse)
+
+
 def test_current_allocator_names_the_variable_or_pythons_own() -> None:
     assert current_allocator({}) == 'pymalloc'
     assert current_allocator({'PYTHONMALLOC': 'malloc'}) == 'malloc'
