@@ -249,6 +249,8 @@ def test_code_colours_size_numbers_and_wrap_apply_live_and_keep_the_code_exact(p
     select(st, 'highlight_style_dark', 'github-dark')
     expect(keyword).to_have_css('color', keyword_color('github-dark'))
 
+    # Enough lines to check the numbering on (how many the steps above took time for varies: 18-28 were seen).
+    ws.wait_for_function("el => (el.textContent.match(/\\n/g) || []).length > 20", arg=code.element_handle())
     stop(ws)
     shown = code.text_content() or ''
     assert EXPECTED_CODE[0].startswith(shown) and shown.count('\n') > 20
