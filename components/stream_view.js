@@ -145,7 +145,6 @@ export default {
         }
         if (b.count % LINES_PER_GROUP === 0) {
           if (html) group.insertAdjacentHTML("beforeend", html);
-          if (b.count) this.markFull(group);
           html = "";
           group = document.createElement("span");
           group.className = "sv-lg";
@@ -153,13 +152,10 @@ export default {
         }
         html += '<span class="ln">' + htmls[k] + "</span>";
         b.count += 1;
+        // A full group no longer changes size: while it is off screen the browser may skip it (scribe.css).
+        if (b.count % LINES_PER_GROUP === 0) group.classList.add("sv-full");
       }
       if (html) group.insertAdjacentHTML("beforeend", html);
-      if (b.count && b.count % LINES_PER_GROUP === 0) this.markFull(group);
-    },
-    // A full group no longer changes size: while it is off screen the browser may skip it (scribe.css).
-    markFull(group) {
-      group.classList.add("sv-full");
     },
     close(b) {
       if (!b) return;

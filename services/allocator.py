@@ -16,7 +16,6 @@ of the same command line, which keeps the process id. Where the C library is not
 from __future__ import annotations
 
 import os
-import platform
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
@@ -29,12 +28,17 @@ SYSTEM = 'malloc'
 
 
 def _is_glibc() -> bool:
-    return sys.platform.startswith('linux') and platform.libc_ver()[0] == 'glibc'
+    """Asked of the C library itself (``platform.libc_ver`` would read the interpreter's binary to guess)."""
+    try:
+        return (os.confstr('CS_GNU_LIBC_VERSION') or '').startswith('glibc')
+    except (ValueError, OSError, AttributeError):  # not a name this C library knows, or no confstr at all
+        return False
 
 
-def wanted(environ: Mapping[str, str], *, glibc: bool) -> bool:
-    """Whether a restart on glibc's malloc is due: on glibc, when nobody chose an allocator yet."""
-    return glibc and not environ.get(VARIABLE)
+def wanted(environ: Mapping[str, str], *, glibc: bool | None = None) -> bool:
+    """Whether a restart on glibc's malloc is due: on glibc (asked only when ``glibc`` is None, and only once the
+    variable is found unset, so the restarted process asks nothing), when nobody chose an allocator yet."""
+    return not environ.get(VARIABLE) and (_is_glibc() if glibc is None else glibc)
 
 
 def restart_with_system_allocator(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None, *,
@@ -44,11 +48,11 @@ def restart_with_system_allocator(argv: Sequence[str] | None = None, environ: Ma
     nothing) when it is not. ``argv`` is the interpreter's own command line (``sys.orig_argv``), so interpreter
     options such as ``-X dev`` are kept."""
     environ = os.environ if environ is None else environ
-    if not wanted(environ, glibc=_is_glibc() if glibc is None else glibc):
+    if not wanted(environ, glibc=glibc):
         return False
-    args = list(sys.orig_argv if argv is None else argv)
     if not sys.executable:
         return False  # an embedded interpreter: nothing to start again, Python's own allocator it is
+    args = list(sys.orig_argv if argv is None else argv)
     try:
         (execve or os.execve)(sys.executable, [sys.executable, *args[1:]], {**environ, VARIABLE: SYSTEM})
     except OSError:

@@ -166,8 +166,7 @@ class StreamParser:
                 if self._candidate and self._scan.closes(self._fence_char, self._fence_len):
                     closing = line
                 else:
-                    self._out.append(CodeLine(self._index, line))
-                    self._tail = ''
+                    self._line(line)
             self._close_code(closing)
         else:
             if line and not self._released and self._scan.opens():
@@ -235,9 +234,12 @@ class StreamParser:
             if self._candidate and self._scan.closes(self._fence_char, self._fence_len):
                 self._close_code(line + ending)
             else:
-                self._out.append(CodeLine(self._index, line + ending))
-                self._tail = ''  # a finished line leaves no tail: the next one is reported even if it reads the same
+                self._line(line + ending)
             self._new_line()
+
+    def _line(self, line: str) -> None:
+        self._out.append(CodeLine(self._index, line))
+        self._tail = ''  # a finished line leaves no tail: the next one is reported even if it reads the same
 
     def _new_line(self) -> None:
         self._parts.clear()
