@@ -280,6 +280,7 @@ def _reading(server: AppServer, run: Streams, report: dict[str, Any], metrics: d
     return {'streams': run.done, 'rss': server.rss(), 'rss_after_gc': report['rss_after_gc'],
             'allocated_blocks': report['allocated_blocks'], 'gc_objects': report['gc_objects'],
             'metrics': _pick(metrics), 'pymalloc': report.get('pymalloc'), 'malloc': report.get('malloc'),
+            'resident': report.get('resident'),
             'types': report.get('types', {}), 'nicegui_tab_storages': report.get('nicegui_tab_storages')}
 
 
@@ -345,12 +346,14 @@ def print_report(s: dict[str, Any]) -> None:
         print('\nwhere the memory is (after gc): glibc malloc holds every Python object (PYTHONMALLOC=malloc); '
               'free = kept but unused, resident only where a page also holds something in use (malloc_trim '
               'returns the rest)')
-        print('| after | malloc heap | malloc in use | malloc free | malloc mmap |')
-        print('|---|---|---|---|---|')
+        print('| after | malloc heap | malloc in use | malloc free | malloc mmap | resident: main heap | '
+              'resident: other anonymous |')
+        print('|---|---|---|---|---|---|---|')
         for label, row in readings:
             mc = row['malloc']
+            rs = row.get('resident') or {}
             print(f'| {label} | {_mb(mc.get("arena"))} | {_mb(mc.get("uordblks"))} | {_mb(mc.get("fordblks"))} | '
-                  f'{_mb(mc.get("hblkhd"))} |')
+                  f'{_mb(mc.get("hblkhd"))} | {_mb(rs.get("heap"))} | {_mb(rs.get("anonymous"))} |')
     base = g.get('after_100') or g['after_10']
     grown = _type_growth(base.get('types', {}), g['after_all'].get('types', {}))
     if grown:

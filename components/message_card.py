@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from nicegui import background_tasks, ui
 from nicegui.element import Element
 
@@ -139,7 +140,7 @@ CONTROLS = {
 
 
 class AssistantCard(ui.element):
-    def __init__(self, message_id: str, *, ops: list[Op], position: int, status: str, metadata: dict[str, Any],
+    def __init__(self, message_id: str, *, ops: list[Op] | bytes, position: int, status: str, metadata: dict[str, Any],
                  error: str | None = None, subscription: Subscription | None = None,
                  on_stop: Callable[[str], Awaitable[None]] | None = None,
                  on_continue: Callable[[AssistantCard], Awaitable[None]] | None = None,
@@ -156,7 +157,7 @@ class AssistantCard(ui.element):
         self._on_continue = on_continue
         self._on_retry = on_retry
         self._on_pause = on_pause
-        self.has_text = bool(ops)
+        self.has_text = len(ops) > 2 if isinstance(ops, bytes) else bool(ops)  # bytes: encoded, '[]' when empty
         self.paused = bool(metadata.get('paused'))
         self._held: list[BusEvent] = []
         self._drain: asyncio.Task[None] | None = None
@@ -192,8 +193,10 @@ class AssistantCard(ui.element):
                     'data-model': str(metadata.get('model') or '')})
             # Streaming off: even the text written before this card was built waits for the end (a snapshot to
             # send first, then the events after it).
-            hold = not live_display and status in LIVE and bool(ops)
-            self._pending_snapshot: tuple[int, list[Op]] | None = (position, ops) if hold else None
+            hold = not live_display and status in LIVE and self.has_text
+            self._pending_snapshot: tuple[int, list[Op]] | None = None
+            if hold:  # a live answer's operations come from its session, as a list
+                self._pending_snapshot = (position, ops if isinstance(ops, list) else orjson.loads(ops))
             self.view = StreamView([] if hold else ops, position, streaming=status in LIVE, on_resync=self._resync)
             self.view.props['data-testid'] = 'message-content'
         self._set_notice(metadata.get('switched') or '')

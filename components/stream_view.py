@@ -4,6 +4,10 @@ The initial state travels once, as a prop, in the page's HTML; after that only b
 the websocket, each batch numbered so the browser can skip what it has seen and ask for a snapshot on a gap. The
 element never calls ``update()`` (that would re-send the initial prop), so no message ever carries the whole
 answer again except an explicit snapshot, which is sent in parts under Socket.IO's message size limit.
+
+A stored answer's operations can be given already encoded (JSON bytes, as ``services/render_cache.py`` keeps them):
+they go into the page's HTML as they are, through ``orjson.Fragment`` in NiceGUI's orjson serialiser, and the page
+holds one byte string per answer instead of thousands of small lists and strings.
 """
 
 from __future__ import annotations
@@ -12,19 +16,26 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 from nicegui import core
+from nicegui import json as nicegui_json
 from nicegui.element import Element
 from nicegui.events import GenericEventArguments
 
 Op = list[Any]
 SNAPSHOT_PART_BYTES = 400_000
+#: NiceGUI serialises with orjson when it is installed (Scribe requires it), which embeds a Fragment verbatim.
+_EMBEDS_FRAGMENTS = nicegui_json.dumps.__module__.endswith('orjson_wrapper')
 
 
 class StreamView(Element, component='stream_view.js'):
-    def __init__(self, ops: Sequence[Op], position: int, *, streaming: bool,
+    def __init__(self, ops: Sequence[Op] | bytes, position: int, *, streaming: bool,
                  on_resync: Callable[[int], None] | None = None) -> None:
         super().__init__()
-        self._props['initial'] = list(ops)
+        if isinstance(ops, bytes):
+            self._props['initial'] = orjson.Fragment(ops) if _EMBEDS_FRAGMENTS else orjson.loads(ops)
+        else:
+            self._props['initial'] = list(ops)
         self._props['position'] = position
         self._props['streaming'] = streaming
         self._on_resync = on_resync

@@ -258,6 +258,28 @@ def malloc_info() -> dict[str, int] | None:
     return {name: int(getattr(info, name)) for name in ('arena', 'hblkhd', 'uordblks', 'fordblks', 'keepcost')}
 
 
+def resident_by_mapping() -> dict[str, int] | None:
+    """Resident bytes by where they lie (``/proc/self/smaps``): ``heap`` is glibc's main heap (the event loop's
+    thread), ``anonymous`` every other private mapping (other threads' heaps, their stacks, large blocks), ``files``
+    the mapped libraries. Tells fragmentation of the main heap apart from memory kept by other threads."""
+    out = {'heap': 0, 'anonymous': 0, 'files': 0}
+    kind = 'anonymous'
+    try:
+        with open('/proc/self/smaps', encoding='utf-8', errors='replace') as smaps:
+            for line in smaps:
+                first, _, rest = line.partition(' ')
+                if first.endswith(':'):
+                    if first == 'Rss:':
+                        out[kind] += int(rest.split()[0]) * 1024
+                    continue
+                fields = rest.split()
+                path = fields[4] if len(fields) > 4 else ''
+                kind = 'heap' if path == '[heap]' else 'files' if path.startswith('/') else 'anonymous'
+    except OSError:
+        return None
+    return out
+
+
 def pymalloc_stats() -> dict[str, int]:
     """Python's small-object allocator (``sys._debugmallocstats``, which writes to fd 2): arenas (1 MiB each in
     3.11) held now and at most, bytes in live blocks, and free space kept inside those arenas (fragmentation)."""
@@ -296,6 +318,7 @@ def memory_report(*, top: int = 25, baseline: bool = False, trim: bool = False) 
                               'rss_after_gc': resident_memory_bytes(),
                               'allocated_blocks': sys.getallocatedblocks()}
     report['malloc'] = malloc_info()
+    report['resident'] = resident_by_mapping()
     report['pymalloc'] = pymalloc_stats()
     report['threads'] = dict(Counter(t.name.rstrip('0123456789').rstrip('-_') for t in threading.enumerate()))
     if trim:

@@ -6,7 +6,6 @@ text otherwise), then follows live answers through the stream manager; generatio
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from collections.abc import Callable, Sequence
 from html import escape
@@ -46,14 +45,14 @@ def _static_key(message: MessageRecord, text: str) -> tuple[str, int, str]:
     return (message.id, len(text), message.streaming_status)
 
 
-def _static_ops(message: MessageRecord, text: str) -> list[Op]:
-    """Rendering a long stored answer costs a highlighter pass; keep the most recent ones."""
+def _static_ops(message: MessageRecord, text: str) -> bytes:
+    """A stored answer's display operations as JSON, which its page's HTML takes as it is. Rendering a long one
+    costs a highlighter pass: the most recent ones are kept."""
     key = _static_key(message, text)
-    ops = _static_cache.get(key)
-    if ops is None:
-        ops = render_static(text)
-        _static_cache.put(key, ops)
-    return ops
+    encoded = _static_cache.get_encoded(key)
+    if encoded is None:
+        encoded = _static_cache.put(key, render_static(text))
+    return encoded
 
 
 def _render_all(texts: dict[tuple[str, int, str], str]) -> dict[tuple[str, int, str], list[Op]]:
@@ -221,7 +220,7 @@ class Workspace:
                 texts[key] = text
         if texts:
             # Stored here, on the loop's thread: the cache is not made for several threads at once.
-            for key, ops in (await asyncio.to_thread(_render_all, texts)).items():
+            for key, ops in (await self.services.run_in_worker(_render_all, texts)).items():
                 _static_cache.put(key, ops)
 
     async def export(self) -> None:
@@ -237,7 +236,7 @@ class Workspace:
         messages = await storage.list_messages(project.id, OWNER)
         manager = self.services.manager
         live = {m.id: session.text for m in messages if (session := manager.session(m.id)) is not None}
-        markdown = await asyncio.to_thread(export_markdown, project.title, messages, live=live)
+        markdown = await self.services.run_in_worker(export_markdown, project.title, messages, live=live)
         ui.download.content(markdown.encode('utf-8'), export_filename(project.title), MEDIA_TYPE)
 
     def _card(self, message: MessageRecord) -> None:

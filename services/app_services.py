@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
 
 from services.event_bus import EventBus, InProcessEventBus
 from services.preferences import PreferenceStore
@@ -19,6 +23,13 @@ from services.stream_manager import StreamManager
 
 log = logging.getLogger(__name__)
 
+P = ParamSpec('P')
+T = TypeVar('T')
+
+
+def _one_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix='scribe-work')
+
 
 @dataclass(slots=True)
 class AppServices:
@@ -30,7 +41,17 @@ class AppServices:
     preferences: PreferenceStore
     #: Collects and trims a moment after pages close and answers end (see services/reclaim.py).
     reclaimer: Reclaimer
+    #: The thread for CPU work kept off the event loop (highlighting stored answers, exports, the warm-up). One
+    #: thread, not asyncio's pool of several: the work is pure Python, which the GIL runs one thread at a time
+    #: anyway, and glibc gives each new thread its own heap, whose freed memory stays with the process (the
+    #: memory bench saw five pool threads leave about 8 MB behind).
+    _worker: ThreadPoolExecutor = field(default_factory=_one_thread)
     _warm_up: asyncio.Task[None] | None = None
+
+    async def run_in_worker(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``function(*args, **kwargs)`` on the work thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._worker,
+                                                                functools.partial(function, *args, **kwargs))
 
     @classmethod
     def build(cls, settings: Settings) -> AppServices:
@@ -60,7 +81,7 @@ class AppServices:
             log.warning('--auth is set, but accounts are not available yet: the app runs single-user')
         # Off the event loop and not awaited: the app serves at once, and the grammars are ready long before a
         # provider's first code block arrives.
-        self._warm_up = asyncio.create_task(asyncio.to_thread(warm_up), name='warm-up')
+        self._warm_up = asyncio.create_task(self.run_in_worker(warm_up), name='warm-up')
         # Once the grammars are built, everything alive is start-up state: freeze it out of later collections.
         self._warm_up.add_done_callback(lambda _task: freeze())
         await self.storage.start()
@@ -75,6 +96,7 @@ class AppServices:
         for provider in self.providers.values():
             await provider.aclose()
         await self.storage.close()
+        self._worker.shutdown(wait=False, cancel_futures=True)
 
 
 _current: AppServices | None = None

@@ -37,10 +37,21 @@ class RenderCache:
         #: key → (where it was written, counted like ``_head``; its length), oldest first.
         self._index: OrderedDict[Hashable, tuple[int, int]] = OrderedDict()
 
-    def put(self, key: Hashable, ops: list[Op]) -> None:
-        self._write(key, orjson.dumps(ops))
+    def put(self, key: Hashable, ops: list[Op]) -> bytes:
+        """Keep ``ops``; returns them encoded, as ``get_encoded`` would."""
+        data = orjson.dumps(ops)
+        self._write(key, data)
+        return data
 
     def get(self, key: Hashable) -> list[Op] | None:
+        data = self.get_encoded(key)
+        if data is None:
+            return None
+        ops: list[Op] = orjson.loads(data)
+        return ops
+
+    def get_encoded(self, key: Hashable) -> bytes | None:
+        """The entry as JSON: a page can send it on as it is (one object, instead of a list of lists of strings)."""
         place = self._index.get(key)
         if place is None or self._ring is None:
             return None
@@ -49,8 +60,7 @@ class RenderCache:
         data = bytes(self._ring[start:start + length])
         if position < self._head - self.capacity // 2:
             self._write(key, data)  # in the older half: keep it by writing it again at the front
-        ops: list[Op] = orjson.loads(data)
-        return ops
+        return data
 
     def _write(self, key: Hashable, data: bytes) -> None:
         self._index.pop(key, None)

@@ -26,6 +26,15 @@ def test_ops_come_back_equal() -> None:
     assert cache.get('missing') is None
 
 
+def test_the_encoded_entry_is_the_json_a_page_takes() -> None:
+    cache = RenderCache()
+    ops = render_static(TEXT)
+    encoded = cache.put('a', ops)
+    assert cache.get_encoded('a') == encoded
+    assert orjson.loads(encoded) == ops
+    assert cache.get_encoded('missing') is None
+
+
 def test_each_get_is_a_fresh_copy() -> None:
     cache = RenderCache()
     cache.put('a', [['P', 0, 'x']])
