@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -104,6 +105,15 @@ SAMPLER = """(o) => {
   };
   b.text = () => { const el = root(); return el ? parts(el).map((p) => p.textContent).join('') : ''; };
   b.tick = () => b.clock.push([Date.now(), performance.now()]);
+  // Scribe's batches: when each reached the page (NiceGUI's runMethod, before the DOM change), for the lag's parts.
+  b.applies = [];
+  if (typeof window.runMethod === 'function') {
+    const run = window.runMethod;
+    window.runMethod = function (id, name, args) {
+      if (name === 'apply' && !b.done) b.applies.push(performance.now());
+      return run.apply(this, arguments);
+    };
+  }
   window.addEventListener(o.startEvent, (e) => {
     if (b.start === null && (o.startEvent !== 'keydown' || e.key === 'Enter')) b.start = performance.now();
   }, true);
@@ -138,7 +148,7 @@ COLLECT = """() => {
   if (!b) return null;
   b.done = true;
   b.tick();
-  return { start: b.start, frames: b.frames, code: b.code, clock: b.clock, text: b.text() };
+  return { start: b.start, frames: b.frames, code: b.code, clock: b.clock, text: b.text(), applies: b.applies };
 }"""
 
 # Scribe started through this, to add the bench's own event-loop probe: a task that sleeps 5 ms at a time and
@@ -199,6 +209,7 @@ class Run:
     lag_p95_ms: float | None = None
     lag_max_ms: float | None = None
     lag_frames: int = 0
+    lag_parts: dict[str, float] = field(default_factory=dict)  # what the lag is made of (lag_parts())
     painted_frames: int = 0
     alignment_unmatched: int | None = None
     highlight: dict[str, Any] = field(default_factory=dict)
@@ -817,6 +828,31 @@ def lag_series(frames: list[tuple[float, int]], amap: list[int], t0: float, end:
     return out
 
 
+def lag_parts(frames: list[tuple[float, int]], applies: list[float], amap: list[int], t0: float, end: float,
+              opts: Options) -> dict[str, float]:
+    """What the lag is made of, as medians over the frames that changed the text (ms): ``interval``, the time
+    between two such frames (the display's steps; the lag grows through each, so half of it is in the median);
+    ``age_shown``, how old the newest character a frame shows is at that frame; of which ``frame_wait``, from the
+    batch reaching the page (Scribe only) to the frame that shows it, and ``to_page``, the rest (the server's
+    batching cut, its work, the network, the message's handling)."""
+    changed = [(t, n) for t, n in frames if t0 <= t <= end and n > 0]
+    if len(changed) < 3:
+        return {}
+    due = lambda n: t0 + ((amap[min(n, len(amap)) - 1]) // opts.chunk) * opts.chunk / opts.speed * 1000  # noqa: E731
+    parts = {'interval': statistics.median(b[0] - a[0] for a, b in itertools.pairwise(changed)),
+             'age_shown': statistics.median(t - due(n) for t, n in changed)}
+    if applies:
+        waits: list[float] = []
+        for t, _ in changed:
+            k = bisect.bisect_right(applies, t) - 1
+            if k >= 0 and t - applies[k] < 1000:
+                waits.append(t - applies[k])
+        if waits:
+            parts['frame_wait'] = statistics.median(waits)
+            parts['to_page'] = parts['age_shown'] - parts['frame_wait']
+    return {k: round(v, 1) for k, v in parts.items()}
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
@@ -875,6 +911,7 @@ def _analyse(run: Run, samples: dict[str, Any], opts: Options, *, scribe: bool, 
     run.lag_median_ms = round(statistics.median(lags), 1)
     run.lag_p95_ms = round(_percentile(lags, 0.95), 1)
     run.lag_max_ms = round(max(lags), 1)
+    run.lag_parts = lag_parts(frames, [float(t) for t in samples.get('applies') or []], amap, t0, last, opts)
 
 
 def _check_exact(run: Run, page: Any, samples: dict[str, Any] | None, opts: Options, *, scribe: bool) -> None:
@@ -1027,6 +1064,13 @@ def report(runs: list[Run], config: dict[str, Any]) -> dict[str, Any]:
         if r.t0_source and r.mode == 'paced':
             print(f'{where}: provider\'s first chunk {r.t0_s:+.3f} s after the start ({r.t0_source}); '
                   f'{r.painted_frames} frames changed the text; lag over {r.lag_frames} display frames')
+        if r.lag_parts:
+            p = r.lag_parts
+            parts = (f' = to the page {p["to_page"]:.1f} + waiting for a frame {p["frame_wait"]:.1f}'
+                     if 'frame_wait' in p else '')
+            print(f'{where}: lag, medians: a frame shows text {p["age_shown"]:.1f} ms old{parts}, and the display '
+                  f'steps every {p["interval"]:.1f} ms (the lag grows through each step: ≈ {p["age_shown"]:.0f} + '
+                  f'{p["interval"] / 2:.0f} = {p["age_shown"] + p["interval"] / 2:.0f} ms)')
         if r.highlight.get('samples_growing'):
             h = r.highlight
             print(f'{where}: growing code block seen at {_s(h["first_code_s"])}, highlighted at '
