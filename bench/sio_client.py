@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from pages.housekeeping import GONE_PATH
 from services.highlighter import split_lines
 
 Op = list[Any]
@@ -499,6 +500,7 @@ class ScribeBrowser:
         self.lost = False
         self._socket_query: dict[str, Any] = {}
         self.closing = False
+        self.says_gone = False  # the page sends a beacon on pagehide (pages/housekeeping.py)
         self.location: str | None = None
         self.downloads: list[tuple[float, bytes | str, str | None]] = []
         self._changed = asyncio.Event()
@@ -524,6 +526,7 @@ class ScribeBrowser:
             self.page_retries += 1
             await asyncio.sleep(1.0 + attempt)
         elements, query = parse_page(html)
+        self.says_gone = GONE_PATH in html
         self.elements = elements
         self.client_id = str(query['client_id'])
         self.next_message_id = int(query.get('next_message_id') or 0)
@@ -565,11 +568,17 @@ class ScribeBrowser:
         self._connected_once = True
 
     async def close(self) -> None:
-        """Close the tab: the websocket goes away (the server deletes the page after its reconnect timeout)."""
+        """Close the tab: the page's ``pagehide`` beacon (pages/housekeeping.py: the server frees the page at once),
+        then the websocket goes away (the server deletes the page's client after its reconnect timeout)."""
         self.closing = True
         if self._ack_task is not None:
             self._ack_task.cancel()
         if self.sio is not None:
+            if self.says_gone:  # the page's pagehide beacon
+                with contextlib.suppress(Exception):
+                    async with self.http.post(self.base_url + GONE_PATH, data=self.client_id.encode(),
+                                              headers={'Content-Type': 'text/plain;charset=UTF-8'}) as response:
+                        await response.read()
             with contextlib.suppress(Exception):
                 await self.sio.disconnect()
             reconnecting = getattr(self.sio, '_reconnect_task', None)  # let a reconnection in flight give up first

@@ -23,6 +23,7 @@ from components.earlier import EarlierMessages
 from components.message_card import AssistantCard, UserCard
 from components.quick_settings import QuickSettings
 from components.stream_view import Op
+from pages.housekeeping import watch_page_end
 from services.app_services import AppServices, current
 from services.errors import ScribeError
 from services.export import MEDIA_TYPE, export_filename, export_markdown
@@ -64,6 +65,7 @@ async def page_look(services: AppServices, on_change: Callable[[Preferences], No
     """Scribe's style sheet and the user's look (theme, code colours, cursor, ...), kept live on this page."""
     store = services.preferences
     prefs = await store.get(OWNER)
+    watch_page_end()
     ui.add_css(CSS)
     guard_dark_mode()
     return Appearance(prefs, owner=OWNER, subscribe=store.subscribe, on_change=on_change, preview=preview)

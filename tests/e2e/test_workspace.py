@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from bench.load_bench import parse_metrics
 from services.export import export_filename, parse_export
 from services.providers.demo import demo_answer
 from services.storage import MessageRecord, Storage
@@ -259,3 +261,33 @@ def test_auto_scroll_follows_until_the_reader_scrolls_up_then_jump_resumes(demo_
     following(page)
     answer.get_by_test_id('stop-button').dispatch_event('click')  # it moves with the text: never 'stable'
     expect(answer).to_have_attribute('data-status', 'interrupted', timeout=10_000)
+
+
+def _page_figures(app: AppProcess) -> tuple[float, float]:
+    with urllib.request.urlopen(app.url + '/metrics', timeout=30) as response:
+        metrics = parse_metrics(response.read().decode('utf-8'))
+    return metrics['scribe_clients'], metrics['scribe_client_elements']
+
+
+def test_a_page_left_for_good_frees_its_elements_before_its_client_goes(demo_app: AppProcess, page: Page) -> None:
+    """pagehide's beacon (pages/housekeeping.py): the page's elements go at once; NiceGUI deletes the emptied client
+    after its reconnect timeout, as for a socket that only dropped."""
+    for _ in range(200):  # pages of earlier tests are deleted after the reconnect timeout
+        if _page_figures(demo_app)[0] == 0:
+            break
+        time.sleep(0.05)
+    clients_before, elements_before = _page_figures(demo_app)
+    page.goto(demo_app.url)
+    page.wait_for_function('window.did_handshake === true')
+    clients, elements = _page_figures(demo_app)
+    assert clients >= clients_before + 1 and elements > elements_before + 10
+    page.goto('about:blank')  # a page with an open websocket is not kept in the back-forward cache
+    seen: list[tuple[float, float]] = []
+    for _ in range(200):
+        seen.append(_page_figures(demo_app))
+        if seen[-1][0] < clients:
+            break
+        time.sleep(0.02)
+    # Emptied while still there, then deleted.
+    assert any(c == clients and e <= elements_before + 1 for c, e in seen), (clients_before, elements_before, seen[:5])
+    assert seen[-1][0] < clients, seen[-3:]

@@ -3,6 +3,7 @@ the last refreshable that ran lets go of a deleted page."""
 
 from __future__ import annotations
 
+from collections import deque
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,7 +12,7 @@ from nicegui import app
 from nicegui.client import Client
 from nicegui.functions.refreshable import RefreshableTarget
 
-from pages.housekeeping import page_deleted
+from pages.housekeeping import GONE_PATH, GONE_SCRIPT, page_deleted, page_gone
 
 
 def test_the_last_client_of_a_tab_takes_its_storage_along(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,3 +43,32 @@ def test_a_deleted_page_is_not_kept_as_the_last_refreshable(monkeypatch: pytest.
                         SimpleNamespace(container=SimpleNamespace(client=page, is_deleted=False)))
     page_deleted(page, services)  # type: ignore[arg-type]
     assert RefreshableTarget.current_target is None
+
+
+def _gone_client(*, deleted: bool = False) -> Any:
+    cleared: list[bool] = []
+    return SimpleNamespace(is_deleted=deleted, layout=SimpleNamespace(clear=lambda: cleared.append(True)),
+                           outbox=SimpleNamespace(message_history=deque([1, 2, 3])), cleared=cleared)
+
+
+def test_a_page_that_says_it_is_gone_loses_its_elements_and_history_at_once() -> None:
+    soon: list[bool] = []
+    services: Any = SimpleNamespace(reclaimer=SimpleNamespace(soon=lambda: soon.append(True)))
+    client = _gone_client()
+    page_gone(client, services)
+    assert client.cleared == [True]
+    assert not client.outbox.message_history
+    assert soon == [True]
+
+
+def test_a_deleted_client_is_left_alone() -> None:
+    services: Any = SimpleNamespace(reclaimer=SimpleNamespace(soon=lambda: None))
+    client = _gone_client(deleted=True)
+    page_gone(client, services)
+    assert client.cleared == []
+    assert list(client.outbox.message_history) == [1, 2, 3]
+
+
+def test_the_page_says_so_on_pagehide_unless_it_may_come_back_from_the_cache() -> None:
+    assert '"pagehide"' in GONE_SCRIPT and '!e.persisted' in GONE_SCRIPT
+    assert f'"{GONE_PATH}"' in GONE_SCRIPT and 'navigator.sendBeacon' in GONE_SCRIPT
