@@ -40,9 +40,10 @@ def run(settings: Settings) -> None:
         app.native.start_args['gui'] = 'qt'
     # Tailwind off: its in-browser runtime re-scans the page on every DOM change, and a streaming answer is a
     # stream of DOM changes (a quarter of the browser's CPU while an answer streamed); scribe.css has the few
-    # utility classes the pages use.
+    # utility classes the pages use. No storage_secret: it is only for NiceGUI's app.storage.user/browser, which
+    # Scribe does not use, and with it NiceGUI keeps a user-storage dict for every browser that ever visits.
     ui.run(host=settings.host, port=settings.port, title='Scribe', show=settings.show and not settings.native,
-           native=settings.native, reload=False, storage_secret=settings.storage_secret, favicon='✍️',
+           native=settings.native, reload=False, favicon='✍️',
            uvicorn_logging_level='warning', show_welcome_message=settings.show, tailwind=False)
 
 

@@ -39,7 +39,6 @@ class Settings:
     demo_chunk: int | None = None
     flush_interval: float = 0.04
     checkpoint_interval: float = 1.0
-    storage_secret: str = 'scribe-local'
     providers: tuple[str, ...] = ()  # real providers turned on, highest priority first
     openai_api: str = 'chat'
     max_concurrent: int = 4
@@ -235,7 +234,7 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
     return Settings(host=host, port=port, native=native, show=show, data_dir=data_dir, database_url=database_url,
                     redis_url=redis_url, provider=provider, model=model, auth=auth, demo_speed=demo_speed,
                     demo_script=demo_script, demo_chunk=demo_chunk, flush_interval=flush_interval,
-                    storage_secret=env.get('SCRIBE_STORAGE_SECRET', 'scribe-local'), providers=providers,
+                    providers=providers,
                     openai_api=openai_api, max_concurrent=max_concurrent, requests_per_minute=requests_per_minute,
                     max_prompt_chars=max_prompt_chars, retries=retries, pause_limit=pause_limit,
                     preferences=preferences)

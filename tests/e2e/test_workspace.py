@@ -291,3 +291,11 @@ def test_a_page_left_for_good_frees_its_elements_before_its_client_goes(demo_app
     # Emptied while still there, then deleted.
     assert any(c == clients and e <= elements_before + 1 for c, e in seen), (clients_before, elements_before, seen[:5])
     assert seen[-1][0] < clients, seen[-3:]
+
+
+def test_a_visit_leaves_no_per_browser_state_on_the_server(demo_app: AppProcess) -> None:
+    """NiceGUI's user storage (a dict kept for every browser that ever visits) comes with a storage secret and its
+    session cookie; Scribe keeps its state in its database and sets neither."""
+    with urllib.request.urlopen(demo_app.url + '/', timeout=30) as response:
+        cookies = response.headers.get_all('Set-Cookie') or []
+    assert not any(c.lower().startswith('session=') for c in cookies), cookies
