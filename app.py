@@ -32,6 +32,7 @@ def run(settings: Settings) -> None:
 
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     services = AppServices.build(settings)
+    services.prepare()
     install(services)
     app.on_startup(services.start)
     app.on_shutdown(services.stop)

@@ -76,7 +76,6 @@ def _tab_of(client: Client) -> str | None:
 
 def install(services: AppServices) -> None:
     app.on_delete(lambda client: page_deleted(client, services))
-    services.pages_open = lambda: len(Client.instances)
 
     @app.post(GONE_PATH, include_in_schema=False)
     async def gone(request: Request) -> Response:

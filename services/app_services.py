@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Callable
@@ -47,14 +46,6 @@ class AppServices:
     #: anyway, and glibc gives each new thread its own heap, whose freed memory stays with the process (the
     #: memory bench saw five pool threads leave about 8 MB behind).
     _worker: ThreadPoolExecutor = field(default_factory=_one_thread)
-    _warm_up: asyncio.Task[None] | None = None
-    #: How many pages exist now (the pages layer sets it; services know nothing of NiceGUI).
-    pages_open: Callable[[], int] = lambda: 0
-    #: The grammars are frozen only while no page exists, retried this often: a page alive at the freeze would
-    #: be out of every collection for good, whatever became of it (pages opened in the first second after a
-    #: start were: 100-200 elements each, never freed).
-    freeze_retry: float = 1.0
-
     async def run_in_worker(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``function(*args, **kwargs)`` on the work thread."""
         return await asyncio.get_running_loop().run_in_executor(self._worker,
@@ -80,30 +71,26 @@ class AppServices:
         reclaimer.busy = lambda: bool(manager.active_ids())
         return cls(settings, storage, bus, providers, manager, preferences, reclaimer)
 
+    def prepare(self) -> None:
+        """Before the server listens: build the grammars and the markdown parser (0.4 s), then freeze all that is
+        alive out of later collections (services/reclaim.py). Not once pages can be served: NiceGUI does not wait
+        for start-up handlers, a page alive at the freeze would never be collected, and waiting for a moment
+        without pages may wait for ever, leaving every full collection to walk the grammars (30 ms, a stall for
+        every live stream)."""
+        warm_up()
+        freeze()
+
     async def start(self) -> None:
         if self.settings.redis_url:
             log.warning('--redis-url is set, but this version shares streams in-process only: '
                         'run a single app process')
         if self.settings.auth:
             log.warning('--auth is set, but accounts are not available yet: the app runs single-user')
-        # Off the event loop and not awaited: the app serves at once, and the grammars are ready long before a
-        # provider's first code block arrives.
-        freeze()  # what is alive before the first page (modules, settings) lives as long as the process
-        self._warm_up = asyncio.create_task(self.run_in_worker(warm_up), name='warm-up')
-        # Once the grammars are built, they are start-up state too, unless a page is alive with them.
-        self._warm_up.add_done_callback(lambda _task: self._freeze_without_pages())
         await self.storage.start()
         self.manager.governor.start()
         orphans = await self.storage.interrupt_orphans()
         if orphans:
             log.warning('%d answer(s) were cut off by a previous stop; they are marked interrupted', len(orphans))
-
-    def _freeze_without_pages(self) -> None:
-        if self.pages_open():
-            with contextlib.suppress(RuntimeError):  # the loop is closing: nothing to freeze for
-                asyncio.get_running_loop().call_later(self.freeze_retry, self._freeze_without_pages)
-            return
-        freeze()
 
     async def stop(self) -> None:
         self.reclaimer.cancel()
