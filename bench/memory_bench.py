@@ -280,7 +280,7 @@ def _reading(server: AppServer, run: Streams, report: dict[str, Any], metrics: d
     return {'streams': run.done, 'rss': server.rss(), 'rss_after_gc': report['rss_after_gc'],
             'allocated_blocks': report['allocated_blocks'], 'gc_objects': report['gc_objects'],
             'metrics': _pick(metrics), 'pymalloc': report.get('pymalloc'), 'malloc': report.get('malloc'),
-            'resident': report.get('resident'),
+            'resident': report.get('resident'), 'heap_pins': report.get('heap_pins'),
             'types': report.get('types', {}), 'nicegui_tab_storages': report.get('nicegui_tab_storages')}
 
 
@@ -354,6 +354,11 @@ def print_report(s: dict[str, Any]) -> None:
             rs = row.get('resident') or {}
             print(f'| {label} | {_mb(mc.get("arena"))} | {_mb(mc.get("uordblks"))} | {_mb(mc.get("fordblks"))} | '
                   f'{_mb(mc.get("hblkhd"))} | {_mb(rs.get("heap"))} | {_mb(rs.get("anonymous"))} |')
+    pins = g['after_all'].get('heap_pins') or {}
+    if pins.get('pages') is not None:
+        print(f'\nin the {_mb(pins["grown_bytes"])} the main heap grew since 10 streams, {pins["objects"]:,} live '
+              f'objects (those the collector tracks) keep {pins["pages"]:,} pages of 4 KiB resident; pages by type: '
+              + ', '.join(f'{name} {n:,}' for name, n in pins['pages_by_type'].items()))
     base = g.get('after_100') or g['after_10']
     grown = _type_growth(base.get('types', {}), g['after_all'].get('types', {}))
     if grown:
