@@ -823,9 +823,13 @@ def lag_series(frames: list[tuple[float, int]], amap: list[int], t0: float, end:
         if shown >= emitted:
             out.append(0.0)
         else:
-            due = t0 + (shown // chunk) * chunk / speed * 1000
-            out.append(max(0.0, g - due))
+            out.append(max(0.0, g - _due(shown, t0, chunk, speed)))
     return out
+
+
+def _due(position: int, t0: float, chunk: int, speed: float) -> float:
+    """When the provider emits the chunk holding source character ``position`` (page clock, ms)."""
+    return t0 + (position // chunk) * chunk / speed * 1000
 
 
 def lag_parts(frames: list[tuple[float, int]], applies: list[float], amap: list[int], t0: float, end: float,
@@ -838,9 +842,9 @@ def lag_parts(frames: list[tuple[float, int]], applies: list[float], amap: list[
     changed = [(t, n) for t, n in frames if t0 <= t <= end and n > 0]
     if len(changed) < 3:
         return {}
-    due = lambda n: t0 + ((amap[min(n, len(amap)) - 1]) // opts.chunk) * opts.chunk / opts.speed * 1000  # noqa: E731
+    newest = [(t, amap[min(n, len(amap)) - 1]) for t, n in changed]  # the source character a frame shows last
     parts = {'interval': statistics.median(b[0] - a[0] for a, b in itertools.pairwise(changed)),
-             'age_shown': statistics.median(t - due(n) for t, n in changed)}
+             'age_shown': statistics.median(t - _due(i, t0, opts.chunk, opts.speed) for t, i in newest)}
     if applies:
         waits: list[float] = []
         for t, _ in changed:

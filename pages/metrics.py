@@ -326,11 +326,11 @@ def _main_heap() -> tuple[int, int] | None:
     return None
 
 
-def heap_pins(*, baseline: bool = False, top: int = 15) -> dict[str, Any] | None:
+def heap_pins(objects: list[Any], *, baseline: bool = False, top: int = 15) -> dict[str, Any] | None:
     """The live objects (those the collector tracks: not strings or numbers) in the part of glibc's main heap that
     grew since the first report, and how many 4 KiB pages they are on. Freed memory stays resident where a page
     still holds a live object, so these are what keeps a busy moment's memory after it (CPython's objects are at
-    their ``id``)."""
+    their ``id``). ``objects``: ``gc.get_objects()``, which the caller has already made."""
     global _heap_end
     heap = _main_heap()
     if heap is None:
@@ -339,16 +339,15 @@ def heap_pins(*, baseline: bool = False, top: int = 15) -> dict[str, Any] | None
         _heap_end = heap[1]
         return {'heap_end': _heap_end, 'baseline': 'stored'}
     start, end = _heap_end, heap[1]
-    by_type: Counter[str] = Counter()
+    count = 0
     pages: dict[int, set[str]] = {}
-    for obj in gc.get_objects():
+    for obj in objects:
         address = id(obj)
         if start <= address < end:
-            name = f'{type(obj).__module__}.{type(obj).__qualname__}'
-            by_type[name] += 1
-            pages.setdefault(address >> 12, set()).add(name)
+            count += 1
+            pages.setdefault(address >> 12, set()).add(f'{type(obj).__module__}.{type(obj).__qualname__}')
     on_pages: Counter[str] = Counter(name for names in pages.values() for name in names)
-    return {'grown_bytes': max(0, end - start), 'objects': sum(by_type.values()), 'pages': len(pages),
+    return {'grown_bytes': max(0, end - start), 'objects': count, 'pages': len(pages),
             'pages_by_type': dict(on_pages.most_common(top))}
 
 
@@ -374,9 +373,9 @@ def memory_report(*, top: int = 25, baseline: bool = False, trim: bool = False) 
         counts[name.rsplit('.', 1)[-1]] += n
     report['objects'] = {name: counts.get(name, 0) for name in TRACKED_TYPES}
     report['types'] = dict(every.most_common(top * 4))  # the most numerous types: compare two reports for growth
+    report['heap_pins'] = heap_pins(objects, baseline=baseline)
     del objects
     report['clients'] = len(Client.instances)
-    report['heap_pins'] = heap_pins(baseline=baseline)
     with contextlib.suppress(RuntimeError):
         services = current()
         report['streams_active'] = len(services.manager.active_ids())

@@ -41,11 +41,12 @@ class AppServices:
     preferences: PreferenceStore
     #: Collects and trims a moment after pages close and answers end (see services/reclaim.py).
     reclaimer: Reclaimer
-    #: The thread for CPU work kept off the event loop (highlighting stored answers, exports, the warm-up). One
-    #: thread, not asyncio's pool of several: the work is pure Python, which the GIL runs one thread at a time
-    #: anyway, and glibc gives each new thread its own heap, whose freed memory stays with the process (the
-    #: memory bench saw five pool threads leave about 8 MB behind).
+    #: The thread for CPU work kept off the event loop (highlighting stored answers, exports). One thread, not
+    #: asyncio's pool of several: the work is pure Python, which the GIL runs one thread at a time anyway, and
+    #: glibc gives each new thread its own heap, whose freed memory stays with the process (the memory bench saw
+    #: five pool threads leave about 8 MB behind).
     _worker: ThreadPoolExecutor = field(default_factory=_one_thread)
+
     async def run_in_worker(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``function(*args, **kwargs)`` on the work thread."""
         return await asyncio.get_running_loop().run_in_executor(self._worker,
