@@ -8,6 +8,7 @@ Without ``--suite`` this is the streaming benchmark (``bench/stream_bench.py``),
     load       bench/load_bench.py       many viewers and streams at once
     memory     bench/memory_bench.py     memory held per stream and per page, and released after
     highlight  bench/highlight_bench.py  the incremental highlighter against one pygments pass
+    floor      bench/floor_bench.py      a blank page showing the same answer: renderer CPU against lag, per cadence
     all        every suite above that exists, in that order
 
 With one suite, the rest of the command line goes to it (``python -m bench --suite ttfc --prompts 40``); with
@@ -23,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SUITES = {'stream': 'stream_bench', 'ttfc': 'ttfc_bench', 'load': 'load_bench', 'memory': 'memory_bench',
-          'highlight': 'highlight_bench'}
+          'highlight': 'highlight_bench', 'floor': 'floor_bench'}
 
 
 def main(argv: list[str]) -> int:

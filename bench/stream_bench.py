@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import collections
 import contextlib
 import itertools
 import json
@@ -583,6 +584,7 @@ class Options:
     inject_css: str | None = None
     inject_js: str | None = None
     trace: Path | None = None
+    profile: Path | None = None
     data_dir: Path | None = None  # Scribe's, to read its stored answer
     log: Path | None = None  # the baseline's, for its stream start time
     probe: bool = False
@@ -636,6 +638,10 @@ def measure(browser: Any, server: Server, *, scribe: bool, mode: str, opts: Opti
         if opts.trace is not None:
             browser.start_tracing(page=page, path=str(opts.trace), categories=TRACE_CATEGORIES)
             tracing = True
+        if opts.profile is not None:
+            cdp.send('Profiler.enable')
+            cdp.send('Profiler.setSamplingInterval', {'interval': 200})
+            cdp.send('Profiler.start')
         perf_before = _perf_metrics(cdp)
         before_browser = browser_cpu()
         before = server.cpu()
@@ -671,6 +677,8 @@ def measure(browser: Any, server: Server, *, scribe: bool, mode: str, opts: Opti
         if tracing:
             browser.stop_tracing()
             tracing = False
+        if opts.profile is not None:
+            opts.profile.write_text(json.dumps(cdp.send('Profiler.stop')['profile']))
         run.browser_cpu_by_type = by_type
         run.browser_cpu_s = round(sum(by_type.values()), 3)
         run.renderer_cpu_s = by_type.get('renderer', 0.0)
@@ -1260,6 +1268,25 @@ TRACE_GROUPS = {
 }
 
 
+def print_profile_summary(path: Path, top: int = 25) -> list[tuple[str, float]]:
+    """Self time per function (name, script and line) in a CDP CPU profile, heaviest first."""
+    profile = json.loads(path.read_text())
+    nodes = {n['id']: n for n in profile['nodes']}
+    samples = profile.get('samples') or []
+    # timeDeltas[i] is the time before sample i: a sample's own time is the delta that follows it.
+    following = [*(profile.get('timeDeltas') or [])[1:len(samples)], 0][:len(samples)]
+    self_us: collections.Counter[str] = collections.Counter()
+    for node_id, delta in zip(samples, following, strict=True):
+        frame = nodes[node_id]['callFrame']
+        url = frame.get('url', '').rsplit('/', 1)[-1]
+        self_us[f"{frame.get('functionName') or '(anonymous)'} {url}:{frame.get('lineNumber', 0) + 1}"] += delta
+    rows = [(name, us / 1e6) for name, us in self_us.most_common(top)]
+    print(f'\nJavaScript CPU profile {path} (self time, sampled every 0.2 ms):')
+    for name, s in rows:
+        print(f'  {s * 1000:8.1f} ms  {name}')
+    return rows
+
+
 def print_trace_summary(path: Path, top: int = 12) -> dict[str, Any]:
     """Exclusive CPU time per thread and per group of trace events in the renderer(s) of a Chromium trace."""
     data = json.loads(path.read_text())
@@ -1376,6 +1403,8 @@ def main(argv: list[str] | None = None) -> int:
                         'before the start')
     parser.add_argument('--trace', type=Path, help="experiment: write a Chromium trace of Scribe's paced run here "
                         '(and print where the renderer\'s time went); tracing adds CPU of its own')
+    parser.add_argument('--profile', type=Path, help="experiment: write a CPU profile of the page's JavaScript in "
+                        "Scribe's paced run here (.cpuprofile, DevTools' format) and print its heaviest functions")
     parser.add_argument('--scribe-arg', action='append', default=[], metavar='ARG',
                         help="experiment: pass ARG to Scribe's app.py (repeatable), e.g. "
                              '--scribe-arg=--flush-interval=0.02')
@@ -1427,6 +1456,7 @@ def main(argv: list[str] | None = None) -> int:
                            data_dir=data, log=log,
                            probe=scribe and probe,
                            trace=args.trace if scribe and mode == 'paced' else None,
+                           profile=args.profile if scribe and mode == 'paced' else None,
                            dump_frames=args.dump_frames if scribe and mode == 'paced' else None)
             try:
                 # The loop monitor times every callback, which costs CPU of its own: it is on where its figure is
@@ -1448,6 +1478,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = report(runs, config)
     if args.trace is not None and args.trace.exists():
         print_trace_summary(args.trace)
+    if args.profile is not None and args.profile.exists():
+        print_profile_summary(args.profile)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({'config': config, 'runs': [{**asdict(r), 'received_bytes': r.received_bytes}
                                                                for r in runs],
