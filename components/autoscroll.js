@@ -7,6 +7,9 @@
 //   were reading does not move. The browser's own scroll anchoring is switched off (scribe.css) so that only one
 //   mechanism ever adjusts the position.
 // Resize observers run after layout and before paint, so neither following nor the shift is ever seen as a jump.
+// A streaming answer also says when it grew ("scribe-grew", from stream_view.js): following then scrolls at once,
+// before the frame that shows the new text. Scrolled from the resize observer instead (after that frame's layout),
+// the scroll event waits for the next frame, and every update of the answer cost the browser two frames.
 const EDITABLE = "input, textarea, select, [contenteditable=''], [contenteditable='true']";
 const UP_KEYS = new Set(["ArrowUp", "PageUp", "Home"]);
 
@@ -38,10 +41,12 @@ export default {
     this.onWheel = (e) => this.wheeled(e);
     this.onKey = (e) => { if (UP_KEYS.has(e.key) && !e.target.closest?.(EDITABLE)) this.release(); };
     this.onResize = () => this.resized();
+    this.onGrew = () => { if (this.following) this.toBottom(); };
     window.addEventListener("scroll", this.onScroll, { passive: true });
     window.addEventListener("wheel", this.onWheel, { passive: true });
     window.addEventListener("keydown", this.onKey, true);
     window.addEventListener("resize", this.onResize);
+    document.addEventListener("scribe-grew", this.onGrew);
     this.resizeObserver = new ResizeObserver(this.onResize);
     this.resizeObserver.observe(document.body);
     this.contentEl = this.content && document.getElementById(this.content);
@@ -55,6 +60,7 @@ export default {
     window.removeEventListener("wheel", this.onWheel);
     window.removeEventListener("keydown", this.onKey, true);
     window.removeEventListener("resize", this.onResize);
+    document.removeEventListener("scribe-grew", this.onGrew);
     this.resizeObserver?.disconnect();
     clearTimeout(this.settleTimer);
     this.intersectionObserver?.disconnect();

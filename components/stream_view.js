@@ -57,7 +57,9 @@ export default {
     applyOps(ops) {
       for (const op of ops) this.applyOp(op);
       this.markLive();
-      if (this.live && ops.length) this.typing();
+      if (!ops.length) return;
+      if (this.live) this.typing();
+      this.$el.dispatchEvent(new Event("scribe-grew", { bubbles: true })); // components/autoscroll.js follows the new text within this same frame
     },
     // Like a text editor's caret, the cursor holds still while text arrives and blinks once it pauses (scribe.css).
     typing() {

@@ -202,6 +202,19 @@ def record_scroll(page: Page, element: Locator) -> None:
         }).observe(el); }''')
 
 
+def record_after_updates(page: Page) -> None:
+    """From now on, note the scroll position right after each update of a live answer is applied, in the same task,
+    before any frame: the frame that shows new text must already show it scrolled into view (a scroll made later,
+    after that frame's layout, would need a frame of its own)."""
+    page.evaluate('''() => { window.updateLog = []; const run = window.runMethod;
+        window.runMethod = function (id, name, args) {
+            const result = run.apply(this, arguments);
+            if (name === 'apply') { const s = document.scrollingElement;
+                window.updateLog.push(s.scrollHeight - s.scrollTop - s.clientHeight); }
+            return result;
+        }; }''')
+
+
 def scroll_log(page: Page) -> list[dict[str, float]]:
     """The positions noted since the last call."""
     return page.evaluate('() => window.scrollLog.splice(0)')
@@ -225,11 +238,14 @@ def test_auto_scroll_follows_until_the_reader_scrolls_up_then_jump_resumes(demo_
     jump = page.get_by_test_id('jump-to-latest')
     page.wait_for_function('() => document.scrollingElement.scrollHeight > 3 * innerHeight', timeout=30_000)
     record_scroll(page, answer)
+    record_after_updates(page)
 
-    # Following: the bottom stays in view every time the answer grows.
+    # Following: the bottom stays in view every time the answer grows, from the moment the growth is applied.
     page.wait_for_timeout(1_000)
     log = scroll_log(page)
     assert len(log) > 5 and all(p['bottom'] <= 48 for p in log)
+    after_updates = page.evaluate('() => window.updateLog.splice(0)')
+    assert len(after_updates) > 5 and all(bottom <= 1 for bottom in after_updates), after_updates
     expect(jump).to_be_hidden()
 
     # The reader scrolls up: following stops at once, the view stays put, the button appears.
