@@ -29,6 +29,7 @@ def run(settings: Settings) -> None:
     import pages.settings  # registers /settings
     import pages.workspace  # registers the pages
     from services.app_services import AppServices, install
+    from services.http_protocol import UpgradeSafeHTTPProtocol
 
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     services = AppServices.build(settings)
@@ -43,9 +44,12 @@ def run(settings: Settings) -> None:
     # stream of DOM changes (a quarter of the browser's CPU while an answer streamed); scribe.css has the few
     # utility classes the pages use. No storage_secret: it is only for NiceGUI's app.storage.user/browser, which
     # Scribe does not use, and with it NiceGUI keeps a user-storage dict for every browser that ever visits.
+    # http: uvicorn's protocol without the keep-alive timer that closed reused connections' websockets
+    # (services/http_protocol.py).
     ui.run(host=settings.host, port=settings.port, title='Scribe', show=settings.show and not settings.native,
            native=settings.native, reload=False, favicon='✍️',
-           uvicorn_logging_level='warning', show_welcome_message=settings.show, tailwind=False)
+           uvicorn_logging_level='warning', show_welcome_message=settings.show, tailwind=False,
+           http=UpgradeSafeHTTPProtocol)
 
 
 if __name__ in {'__main__', '__mp_main__'}:
