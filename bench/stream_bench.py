@@ -851,7 +851,8 @@ def lag_parts(frames: list[tuple[float, int]], applies: list[float], amap: list[
     if len(changed) < 3:
         return {}
     newest = [(t, amap[min(n, len(amap)) - 1]) for t, n in changed]  # the source character a frame shows last
-    parts = {'interval': statistics.median(b[0] - a[0] for a, b in itertools.pairwise(changed)),
+    intervals = [b[0] - a[0] for a, b in itertools.pairwise(changed)]
+    parts = {'interval': statistics.median(intervals), 'interval_p95': _percentile(intervals, 0.95),
              'age_shown': statistics.median(t - _due(i, t0, opts.chunk, opts.speed) for t, i in newest)}
     if applies:
         waits: list[float] = []
@@ -1082,7 +1083,8 @@ def report(runs: list[Run], config: dict[str, Any]) -> dict[str, Any]:
                      if 'frame_wait' in p else '')
             print(f'{where}: lag, medians: a frame shows text {p["age_shown"]:.1f} ms old{parts}, and the display '
                   f'steps every {p["interval"]:.1f} ms (the lag grows through each step: ≈ {p["age_shown"]:.0f} + '
-                  f'{p["interval"] / 2:.0f} = {p["age_shown"] + p["interval"] / 2:.0f} ms)')
+                  f'{p["interval"] / 2:.0f} = {p["age_shown"] + p["interval"] / 2:.0f} ms); 5 % of the steps take '
+                  f'longer than {p.get("interval_p95", 0):.1f} ms')
         if r.highlight.get('samples_growing'):
             h = r.highlight
             print(f'{where}: growing code block seen at {_s(h["first_code_s"])}, highlighted at '
