@@ -855,6 +855,9 @@ def lag_parts(frames: list[tuple[float, int]], applies: list[float], amap: list[
     parts = {'interval': statistics.median(intervals), 'interval_p95': _percentile(intervals, 0.95),
              'age_shown': statistics.median(t - _due(i, t0, opts.chunk, opts.speed) for t, i in newest)}
     if applies:
+        arrived = [t for t in applies if t0 <= t <= end]
+        if len(arrived) > 2:
+            parts['apply_interval_p95'] = _percentile([b - a for a, b in itertools.pairwise(arrived)], 0.95)
         waits: list[float] = []
         for t, _ in changed:
             k = bisect.bisect_right(applies, t) - 1
@@ -1084,7 +1087,9 @@ def report(runs: list[Run], config: dict[str, Any]) -> dict[str, Any]:
             print(f'{where}: lag, medians: a frame shows text {p["age_shown"]:.1f} ms old{parts}, and the display '
                   f'steps every {p["interval"]:.1f} ms (the lag grows through each step: ≈ {p["age_shown"]:.0f} + '
                   f'{p["interval"] / 2:.0f} = {p["age_shown"] + p["interval"] / 2:.0f} ms); 5 % of the steps take '
-                  f'longer than {p.get("interval_p95", 0):.1f} ms')
+                  f'longer than {p.get("interval_p95", 0):.1f} ms'
+                  + (f' (between batches reaching the page: {p["apply_interval_p95"]:.1f} ms)'
+                     if 'apply_interval_p95' in p else ''))
         if r.highlight.get('samples_growing'):
             h = r.highlight
             print(f'{where}: growing code block seen at {_s(h["first_code_s"])}, highlighted at '
