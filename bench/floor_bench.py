@@ -26,7 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.answer import make_answer
-from bench.stream_bench import COLLECT, ROOT, SAMPLER, _percentile, browser_cpu, cpu_delta, lag_series, launch_browser
+from bench.stream_bench import (
+    COLLECT,
+    ROOT,
+    SAMPLER,
+    _percentile,
+    _table,
+    browser_cpu,
+    cpu_delta,
+    lag_series,
+    launch_browser,
+)
 
 RESULTS = ROOT / 'bench' / 'results' / 'floor.json'
 PAGE = ('<!doctype html><html><head><meta charset="utf-8"></head><body style="margin:0 auto;max-width:920px;'
@@ -100,13 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         browser.close()
     print(f'\nA blank page playing the {len(text):,}-character answer at {args.speed:,.0f} chars/s on its own clock '
           f'(no server, no framework), one text node per step, in Chromium {version}:')
-    header = ('step every', 'steps', 'renderer CPU', 'lag median', 'lag p95', 'exact')
-    table = [(f'{r["cadence_ms"]:g} ms', str(r['steps']), f'{r["renderer_cpu_s"]:.2f} s', f'{r["lag_median_ms"]} ms',
-              f'{r["lag_p95_ms"]} ms', 'yes' if r['exact'] else 'NO') for r in rows]
-    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
-    print('  '.join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-    for t in table:
-        print('  '.join(c.ljust(w) for c, w in zip(t, widths, strict=True)))
+    _table(('step every', 'steps', 'renderer CPU', 'lag median', 'lag p95', 'exact'),
+           [(f'{r["cadence_ms"]:g} ms', str(r['steps']), f'{r["renderer_cpu_s"]:.2f} s', f'{r["lag_median_ms"]} ms',
+             f'{r["lag_p95_ms"]} ms', 'yes' if r['exact'] else 'NO') for r in rows])
     reaching = [r for r in rows if r['lag_median_ms'] is not None and r['lag_median_ms'] <= args.target_lag]
     if reaching:
         best = min(reaching, key=lambda r: r['renderer_cpu_s'])

@@ -1281,7 +1281,7 @@ def print_profile_summary(path: Path, top: int = 25) -> list[tuple[str, float]]:
     nodes = {n['id']: n for n in profile['nodes']}
     samples = profile.get('samples') or []
     # timeDeltas[i] is the time before sample i: a sample's own time is the delta that follows it.
-    following = [*(profile.get('timeDeltas') or [])[1:len(samples)], 0][:len(samples)]
+    following = [*(profile.get('timeDeltas') or [])[1:], 0][:len(samples)]
     self_us: collections.Counter[str] = collections.Counter()
     for node_id, delta in zip(samples, following, strict=True):
         frame = nodes[node_id]['callFrame']

@@ -59,7 +59,8 @@ export default {
       this.markLive();
       if (!ops.length) return;
       if (this.live) this.typing();
-      this.$el.dispatchEvent(new Event("scribe-grew", { bubbles: true })); // components/autoscroll.js follows the new text within this same frame
+      // components/autoscroll.js follows the new text now, before the frame that shows it.
+      this.$el.dispatchEvent(new Event("scribe-grew", { bubbles: true }));
     },
     // Like a text editor's caret, the cursor holds still while text arrives and blinks once it pauses (scribe.css).
     typing() {
