@@ -1060,6 +1060,15 @@ def report(runs: list[Run], config: dict[str, Any]) -> dict[str, Any]:
                  _s(r.first_visible_s), _s(r.last_visible_s), _s(r.first_to_last_s),
                  _loop_text(r) if r.scribe else '—', _probe_text(r) if r.scribe else '—', _exact(r))
                 for r in unpaced])
+    pacing = config.get('pacing') or {}
+    scribe_paced = next((r for r in paced if r.scribe and not r.error), None)
+    if scribe_paced is not None and 'cpu_s' in pacing:
+        own = scribe_paced.server_cpu_s - pacing['cpu_s']
+        print(f"\nServer CPU, paced: the provider's pacing alone (an event loop, {pacing['loop']}, waking for each of the "
+              f"{config['chunks']:,} chunks on the same schedule, no app) costs {pacing['cpu_s']:.2f} s; Scribe's "
+              f"own work is the other {own:.2f} s of its {scribe_paced.server_cpu_s:.2f} s.")
+    elif 'error' in pacing:
+        print(f"\nServer CPU, paced: the provider's pacing alone could not be measured ({pacing['error']}).")
     print('\nreceived: websocket payloads as the page sees them + HTTP bodies (the target); wire: every TCP byte '
           'from the app, after permessage-deflate. renderer CPU: the tab\'s --type=renderer process(es); browser '
           'CPU: all Chromium processes.')
@@ -1377,6 +1386,38 @@ def _versions(browser: Any) -> dict[str, str]:
             'machine': platform.platform()}
 
 
+# The provider's pacing alone: an event loop of the kind the app runs on (uvloop where installed, as uvicorn picks
+# it) that wakes for every chunk on the provider's schedule and does nothing else. Part of any paced server's CPU
+# (a real provider's chunks wake the loop as they arrive over the network), printed beside it so that the rest can
+# be read as the app's own work. Run alone, before the apps, in a process of its own.
+PACING = r"""
+import asyncio, resource, sys, time
+chunks, speed = int(sys.argv[1]), float(sys.argv[2])
+async def pace():
+    start = time.monotonic()
+    for k in range(chunks):
+        await asyncio.sleep(max(0.0, start + k / speed - time.monotonic()))
+try:
+    import uvloop
+    run, loop = uvloop.run, 'uvloop'
+except ImportError:
+    run, loop = asyncio.run, 'asyncio'
+before = resource.getrusage(resource.RUSAGE_SELF)
+run(pace())
+after = resource.getrusage(resource.RUSAGE_SELF)
+print(loop, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+"""
+
+
+def pacing_cpu(chunks: int, chunks_per_s: float) -> dict[str, Any]:
+    """CPU seconds of an event loop that only waits for each of ``chunks`` chunks on the provider's schedule."""
+    try:
+        out = subprocess.run([sys.executable, '-c', PACING, str(chunks), repr(chunks_per_s)], capture_output=True,
+                             text=True, timeout=60 + 2 * chunks / chunks_per_s, check=True).stdout.split()
+        return {'loop': out[0], 'cpu_s': round(float(out[1]), 3)}
+    except (subprocess.SubprocessError, OSError, IndexError, ValueError) as exc:
+        return {'error': f'{type(exc).__name__}: {exc}'.splitlines()[0]}
+
 def scribe_argv(port: int, data: Path, script: Path, speed: float, chunk: int, *, probe: bool,
                 extra: list[str] | None = None) -> list[str]:
     args = ['--no-show', '--port', str(port), '--data-dir', str(data), '--provider', 'demo', '--demo-speed',
@@ -1437,6 +1478,9 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         script = work / 'answer.md'
         script.write_text(answer, encoding='utf-8')
+        if 'paced' in modes and not args.skip_scribe:
+            print('measuring the provider\'s pacing alone …', flush=True)
+            config['pacing'] = pacing_cpu(chunks, args.speed / args.chunk)
         browser = launch_browser(p)
         config['versions'] = _versions(browser)
         plan: list[tuple[bool, str]] = []
