@@ -1064,9 +1064,9 @@ def report(runs: list[Run], config: dict[str, Any]) -> dict[str, Any]:
     scribe_paced = next((r for r in paced if r.scribe and not r.error), None)
     if scribe_paced is not None and 'cpu_s' in pacing:
         own = scribe_paced.server_cpu_s - pacing['cpu_s']
-        print(f"\nServer CPU, paced: the provider's pacing alone (an event loop, {pacing['loop']}, waking for each of the "
-              f"{config['chunks']:,} chunks on the same schedule, no app) costs {pacing['cpu_s']:.2f} s; Scribe's "
-              f"own work is the other {own:.2f} s of its {scribe_paced.server_cpu_s:.2f} s.")
+        print(f"\nServer CPU, paced: the provider's pacing alone (an event loop, {pacing['loop']}, waking for each "
+              f"of the {config['chunks']:,} chunks on the same schedule, no app) costs {pacing['cpu_s']:.2f} s; "
+              f"Scribe's own work is the other {own:.2f} s of its {scribe_paced.server_cpu_s:.2f} s.")
     elif 'error' in pacing:
         print(f"\nServer CPU, paced: the provider's pacing alone could not be measured ({pacing['error']}).")
     print('\nreceived: websocket payloads as the page sees them + HTTP bodies (the target); wire: every TCP byte '
