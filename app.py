@@ -27,6 +27,7 @@ def run(settings: Settings) -> None:
     import pages.housekeeping
     import pages.metrics  # registers /metrics
     import pages.settings  # registers /settings
+    import pages.stats  # registers /stats
     import pages.workspace  # registers the pages
     from services.app_services import AppServices, install
     from services.http_protocol import UpgradeSafeHTTPProtocol

@@ -52,13 +52,20 @@ def _number(value: float) -> str:
 
 
 class _Writer:
+    """The figures as Prometheus text (``lines``) and as numbers by sample name (``values``, for /stats)."""
+
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.values: dict[str, float] = {}
 
     def metric(self, name: str, kind: str, help_text: str, value: float, labels: str = '') -> None:
         self.lines.append(f'# HELP {name} {help_text}')
         self.lines.append(f'# TYPE {name} {kind}')
-        self.lines.append(f'{name}{labels} {_number(value)}')
+        self.sample(name + labels, value)
+
+    def sample(self, name: str, value: float) -> None:
+        self.lines.append(f'{name} {_number(value)}')
+        self.values[name] = float(value)
 
     def text(self) -> str:
         return '\n'.join(self.lines) + '\n'
@@ -105,6 +112,15 @@ def _bus_figure(services: AppServices, method: str) -> int | None:
 
 
 def render_metrics() -> str:
+    return _collect().text()
+
+
+def figures() -> dict[str, float]:
+    """Every figure of ``/metrics`` by its sample name (with labels, as in the text), read now."""
+    return _collect().values
+
+
+def _collect() -> _Writer:
     out = _Writer()
     with contextlib.suppress(RuntimeError):  # services not installed (e.g. an import without app.py)
         services = current()
@@ -154,18 +170,17 @@ def render_metrics() -> str:
                          f'(method: {stats.method}; see services/loop_monitor.py).')
         out.lines.append(f'# TYPE {name} histogram')
         for bound, count in stats.buckets:
-            out.lines.append(f'{name}_bucket{{le="{_number(bound)}"}} {count}')
-        out.lines.append(f'{name}_sum {_number(round(stats.total, 6))}')
-        out.lines.append(f'{name}_count {stats.count}')
+            out.sample(f'{name}_bucket{{le="{_number(bound)}"}}', count)
+        out.sample(f'{name}_sum', round(stats.total, 6))
+        out.sample(f'{name}_count', stats.count)
         out.metric(f'{name}_max', 'gauge', 'The longest single event-loop callback since the process started.',
                    round(stats.max, 6))
         out.lines.append('# HELP scribe_event_loop_slowest_seconds The slowest callbacks since the start, by name.')
         out.lines.append('# TYPE scribe_event_loop_slowest_seconds gauge')
         for rank, (seconds, callback) in enumerate(stats.slowest, 1):
             label = callback.replace('\\', '\\\\').replace('"', '\\"').replace('\n', ' ')[:200]
-            out.lines.append(f'scribe_event_loop_slowest_seconds{{rank="{rank}",callback="{label}"}} '
-                             f'{_number(round(seconds, 6))}')
-    return out.text()
+            out.sample(f'scribe_event_loop_slowest_seconds{{rank="{rank}",callback="{label}"}}', round(seconds, 6))
+    return out
 
 
 @app.get('/metrics', include_in_schema=False)
