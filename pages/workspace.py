@@ -112,7 +112,9 @@ class Workspace:
                 ui.button(icon='settings', on_click=lambda: ui.navigate.to('/settings')).props(
                     'flat round dense data-testid=settings-link').tooltip('Settings')
                 connection_status()
-        with ui.left_drawer(value=True).classes('q-pa-sm').props('width=260 bordered') as drawer:
+        # Open beside the conversation where there is room (1024 px and up); on a phone closed until the menu opens
+        # it, instead of covering the conversation the moment the page opens.
+        with ui.left_drawer(value=None).classes('q-pa-sm').props('width=260 bordered') as drawer:
             ui.button('New project', icon='add', on_click=self.new_project).props(
                 'unelevated no-caps data-testid=new-project-button').classes('w-full q-mb-sm')
             self.projects = projects
