@@ -117,10 +117,10 @@ class SettingsPage:
             with ui.row().classes('items-center gap-3'):
                 self.saved = ui.label('').classes('scribe-saved').props('data-testid=settings-saved')
                 self.saved.set_visibility(False)
-                ui.button('Stats', icon='monitoring', on_click=lambda: ui.navigate.to('/stats')).props(
+                ui.button('Stats', icon='show_chart', on_click=lambda: ui.navigate.to('/stats')).props(
                     'flat no-caps data-testid=settings-stats-link').tooltip("This process's figures as charts")
                 ui.button('Reset to defaults', icon='restart_alt', on_click=self.reset_all).props(
-                    'flat no-caps data-testid=settings-reset')
+                    'flat no-caps data-testid=settings-reset').tooltip('Every preference back to its default')
         with ui.column().classes('scribe-settings q-pa-md gap-4'):
             ui.link('← Back to the workspace', '/').props('data-testid=settings-workspace-link').classes('text-sm')
             with self.section('Streaming'):

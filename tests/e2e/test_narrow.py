@@ -36,3 +36,14 @@ def test_a_phone_sees_the_conversation_in_one_screen_width(demo_app: AppProcess,
     assert phone.evaluate(OVERFLOW) <= 0
     phone.locator('.q-header button').first.click()  # the menu
     expect(phone.get_by_test_id('new-project-button')).to_be_in_viewport()
+
+
+def test_settings_and_stats_fit_a_phone(demo_app: AppProcess, phone: Page) -> None:
+    for path in ('/settings', '/stats'):
+        phone.goto(demo_app.url + path)
+        expect(phone.locator('.q-header')).to_be_visible()
+        header = phone.locator('.q-header').bounding_box()
+        assert header is not None and header['height'] < 80, path  # its buttons down to their icons, on one line
+        if path == '/stats':
+            expect(phone.get_by_test_id('stats-chart-memory').locator('canvas').first).to_be_attached()
+        assert phone.evaluate(OVERFLOW) <= 0, path
