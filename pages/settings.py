@@ -16,7 +16,7 @@ from nicegui import background_tasks, ui
 from nicegui.elements.mixins.value_element import ValueElement
 
 from components.stream_view import StreamView
-from pages.workspace import OWNER, page_look
+from pages.workspace import OWNER, page_look, side_page_bar
 from services.app_services import AppServices, current
 from services.preferences import LABELS, PreferenceError, Preferences, light_and_dark_styles
 from services.rendering import render_static
@@ -108,19 +108,13 @@ class SettingsPage:
         appearance = await page_look(self.services, self.apply, preview=True)
         self.prefs = prefs = appearance.prefs
         light, dark = light_and_dark_styles()
-        with ui.header().classes('scribe-bar items-center justify-between q-px-md').style(
-                'border-bottom: 1px solid var(--scribe-border)'):
-            with ui.row().classes('items-center gap-2'):
-                ui.button(icon='arrow_back', on_click=lambda: ui.navigate.to('/')).props(
-                    'flat round dense data-testid=settings-back').tooltip('Back to the workspace')
-                ui.label('Settings').classes('text-lg font-semibold')
-            with ui.row().classes('items-center gap-3'):
-                self.saved = ui.label('').classes('scribe-saved').props('data-testid=settings-saved')
-                self.saved.set_visibility(False)
-                ui.button('Stats', icon='show_chart', on_click=lambda: ui.navigate.to('/stats')).props(
-                    'flat no-caps data-testid=settings-stats-link').tooltip("This process's figures as charts")
-                ui.button('Reset to defaults', icon='restart_alt', on_click=self.reset_all).props(
-                    'flat no-caps data-testid=settings-reset').tooltip('Every preference back to its default')
+        with side_page_bar('Settings', 'settings-back'):
+            self.saved = ui.label('').classes('scribe-saved').props('data-testid=settings-saved')
+            self.saved.set_visibility(False)
+            ui.button('Stats', icon='show_chart', on_click=lambda: ui.navigate.to('/stats')).props(
+                'flat no-caps data-testid=settings-stats-link').tooltip("This process's figures as charts")
+            ui.button('Reset to defaults', icon='restart_alt', on_click=self.reset_all).props(
+                'flat no-caps data-testid=settings-reset').tooltip('Every preference back to its default')
         with ui.column().classes('scribe-settings q-pa-md gap-4'):
             ui.link('← Back to the workspace', '/').props('data-testid=settings-workspace-link').classes('text-sm')
             with self.section('Streaming'):

@@ -18,7 +18,7 @@ from typing import Any
 from nicegui import background_tasks, ui
 
 from pages.metrics import figures
-from pages.workspace import page_look
+from pages.workspace import page_look, side_page_bar
 from services.app_services import current
 from services.stats import Point, StatsHistory
 
@@ -146,12 +146,7 @@ class StatsPage:
 
     async def build(self) -> None:
         await page_look(current())
-        with ui.header().classes('scribe-bar items-center justify-between q-px-md').style(
-                'border-bottom: 1px solid var(--scribe-border)'):
-            with ui.row().classes('items-center gap-2'):
-                ui.button(icon='arrow_back', on_click=lambda: ui.navigate.to('/')).props(
-                    'flat round dense data-testid=stats-back').tooltip('Back to the workspace')
-                ui.label('Stats').classes('text-lg font-semibold')
+        with side_page_bar('Stats', 'stats-back'):
             ui.link('Prometheus text', '/metrics').classes('text-sm').props('data-testid=stats-metrics-link')
         with ui.column().classes('scribe-stats q-pa-md gap-4').props('data-testid=stats-page'):
             ui.label(f'This process, sampled every {INTERVAL:g} s; the last {history.capacity * INTERVAL / 60:g} '

@@ -6,8 +6,9 @@ text otherwise), then follows live answers through the stream manager; generatio
 
 from __future__ import annotations
 
+import contextlib
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,25 @@ async def page_look(services: AppServices, on_change: Callable[[Preferences], No
     return Appearance(prefs, owner=OWNER, subscribe=store.subscribe, on_change=on_change, preview=preview)
 
 
+def top_bar() -> ui.header:
+    """The bar across the top of every page (scribe.css keeps it one line on a narrow screen)."""
+    return ui.header().classes('scribe-bar items-center justify-between q-px-md').style(
+        'border-bottom: 1px solid var(--scribe-border)')
+
+
+@contextlib.contextmanager
+def side_page_bar(title: str, back_testid: str) -> Iterator[None]:
+    """The top bar of a page beside the workspace: back to it and the page's title on the left; what is built
+    inside the block goes on the right."""
+    with top_bar():
+        with ui.row().classes('items-center gap-2'):
+            ui.button(icon='arrow_back', on_click=lambda: ui.navigate.to('/')).props(
+                f'flat round dense data-testid={back_testid}').tooltip('Back to the workspace')
+            ui.label(title).classes('text-lg font-semibold')
+        with ui.row().classes('items-center gap-3'):
+            yield
+
+
 class Workspace:
     def __init__(self, services: AppServices, project: ProjectRecord | None) -> None:
         self.services = services
@@ -96,8 +116,7 @@ class Workspace:
         self.appearance = await page_look(self.services, self._prefs_changed)
         self.prefs = self.appearance.prefs
         projects = await self.services.storage.list_projects(OWNER)
-        with ui.header().classes('scribe-bar items-center justify-between q-px-md').style(
-                'border-bottom: 1px solid var(--scribe-border)'):
+        with top_bar():
             with ui.row().classes('items-center gap-2'):
                 ui.button(icon='menu', on_click=lambda: drawer.toggle()).props('flat round dense')
                 ui.label('Scribe').classes('text-lg font-semibold')

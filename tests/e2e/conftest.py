@@ -71,6 +71,15 @@ class AppProcess:
                 self.proc.wait(5)
 
 
+def scripted_app(data: Path, script: str, speed: int, env: dict[str, str] | None = None) -> AppProcess:
+    """The app with the demo provider replaying ``script`` in 4-character chunks at ``speed`` characters a second,
+    started in ``data`` (the script is kept there too)."""
+    path = data / 'answer.md'
+    path.write_text(script, encoding='utf-8')
+    return AppProcess(data / 'data', '--provider', 'demo', '--demo-script', str(path), '--demo-chunk', '4',
+                      '--demo-speed', str(speed), env=env).start()
+
+
 @pytest.fixture(scope='session')
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:

@@ -17,7 +17,7 @@ import pytest
 
 from bench.load_bench import parse_metrics
 from bench.sio_client import ScribeBrowser, build_reference, http_session
-from tests.e2e.conftest import AppProcess
+from tests.e2e.conftest import AppProcess, scripted_app
 
 pytestmark = pytest.mark.e2e
 
@@ -40,11 +40,7 @@ def _get(url: str) -> tuple[str, str]:
 
 @pytest.fixture(scope='module')
 def monitored_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
-    data = tmp_path_factory.mktemp('metrics-app')
-    script = data / 'answer.md'
-    script.write_text(SCRIPT, encoding='utf-8')
-    app = AppProcess(data / 'data', '--provider', 'demo', '--demo-script', str(script), '--demo-chunk', '4',
-                     '--demo-speed', '400', env={'SCRIBE_LOOP_MONITOR': '1'}).start()
+    app = scripted_app(tmp_path_factory.mktemp('metrics-app'), SCRIPT, 400, env={'SCRIBE_LOOP_MONITOR': '1'})
     yield app
     app.stop()
 

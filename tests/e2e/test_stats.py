@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from bench.load_bench import parse_metrics
-from tests.e2e.conftest import AppProcess
+from tests.e2e.conftest import AppProcess, scripted_app
 from tests.e2e.test_streaming import send, wait_done
 
 pytestmark = pytest.mark.e2e
@@ -32,11 +32,7 @@ COMPLETED = '''() => {
 
 @pytest.fixture(scope='module')
 def stats_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
-    data = tmp_path_factory.mktemp('stats-app')
-    script = data / 'answer.md'
-    script.write_text(SCRIPT, encoding='utf-8')
-    app = AppProcess(data / 'data', '--provider', 'demo', '--demo-script', str(script), '--demo-chunk', '4',
-                     '--demo-speed', '800').start()
+    app = scripted_app(tmp_path_factory.mktemp('stats-app'), SCRIPT, 800)
     yield app
     app.stop()
 
